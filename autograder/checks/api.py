@@ -1,0 +1,135 @@
+"""What a checks module uses: the ``check`` marker, the ``Artifacts`` reader and expected-vs-got asserts.
+
+Artifacts are read without ever executing submission data: ``np.load(allow_pickle=False)``, JSON,
+protobuf parsing, and Keras models in safe mode.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from autograder.export.common import ERRORS_FILE
+
+MAX_FILE_BYTES = 200 * 1024 * 1024
+
+
+def check(question: str, points: float, hidden: bool = False):
+    """Mark a test function as a graded check of ``question`` worth ``points``.
+
+    Hidden checks run only at grading time, never in a student's self-check.
+    """
+    return pytest.mark.check(question=question, points=points, hidden=hidden)
+
+
+class MissingAnswer(AssertionError):
+    """An artifact is absent: the answer was not defined, or the student's code raised."""
+
+    def __init__(self, message: str, raised: bool):
+        super().__init__(message)
+        self.raised = raised
+
+
+class Artifacts:
+    """Read-only view of one submission's exported files, plus the grader's hidden inputs."""
+
+    def __init__(self, folder: str | Path, hidden: dict | None = None):
+        self.folder = Path(folder)
+        self.hidden_inputs = hidden or {}
+        self._cache: dict = {}
+        try:
+            errors = json.loads((self.folder / ERRORS_FILE).read_text())
+            self.errors = {str(k): str(v)[:400] for k, v in errors.items()} if isinstance(errors, dict) else {}
+        except (OSError, ValueError):
+            self.errors = {}
+
+    def _path(self, name: str, suffix: str) -> Path:
+        path = self.folder / f"{name}{suffix}"
+        if not path.is_file():
+            if name in self.errors:
+                raise MissingAnswer(f"computing `{name}` failed: {self.errors[name]}", raised=True)
+            raise MissingAnswer(f"no answer for `{name}` was exported", raised=False)
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise MissingAnswer(f"`{name}` is larger than {MAX_FILE_BYTES // 2**20} MiB", raised=False)
+        return path
+
+    def array(self, name: str) -> np.ndarray:
+        if name not in self._cache:
+            a = np.load(self._path(name, ".npy"), allow_pickle=False)
+            if a.dtype.kind not in "biuf":
+                raise MissingAnswer(f"`{name}` is not numeric (dtype {a.dtype})", raised=False)
+            self._cache[name] = a
+        return self._cache[name]
+
+    def json(self, name: str):
+        if name not in self._cache:
+            self._cache[name] = json.loads(self._path(name, ".json").read_text())
+        return self._cache[name]
+
+    def graph(self, name: str):
+        """The GraphDef protobuf of a traced function."""
+        if name not in self._cache:
+            from tensorflow.core.framework import graph_pb2
+
+            try:
+                self._cache[name] = graph_pb2.GraphDef.FromString(self._path(name, ".pb").read_bytes())
+            except Exception as e:
+                if isinstance(e, MissingAnswer):
+                    raise
+                raise MissingAnswer(f"`{name}` is not a valid GraphDef ({type(e).__name__})", raised=False)
+        return self._cache[name]
+
+    def model(self, name: str):
+        """A Keras model loaded in safe mode (no code from the submission runs), loaded once."""
+        if name not in self._cache:
+            import keras
+
+            path = self._path(name, ".keras")
+            try:
+                self._cache[name] = keras.saving.load_model(path, compile=False, safe_mode=True)
+            except Exception as e:
+                raise MissingAnswer(f"`{name}` could not be loaded as a Keras model: {type(e).__name__}: "
+                                    f"{str(e).splitlines()[0][:200] if str(e) else ''}", raised=False)
+        return self._cache[name]
+
+    def cached(self, key: str, compute):
+        """Memoise an expensive derived value (e.g. a model's predictions) across checks."""
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+    def hidden(self, name: str) -> np.ndarray:
+        return self.hidden_inputs[name]
+
+
+# -- expected-vs-got assertions ------------------------------------------------------------------
+
+def _fmt(v) -> str:
+    a = np.asarray(v)
+    if a.size > 6:
+        return f"array of shape {a.shape} starting {np.array2string(a.ravel()[:4], precision=4)}"
+    return np.array2string(a, precision=6) if a.ndim else f"{a.item():.6g}" if a.dtype.kind == "f" else str(a.item())
+
+
+def expect_shape(got, expected: tuple, what: str) -> None:
+    shape = tuple(np.shape(got))
+    assert shape == tuple(expected), f"{what} has shape {shape}, expected {tuple(expected)}"
+
+
+def expect_close(got, expected, what: str, rtol: float = 1e-4, atol: float = 1e-6) -> None:
+    got, expected = np.asarray(got, dtype=float), np.asarray(expected, dtype=float)
+    expect_shape(got, expected.shape, what)
+    if not np.allclose(got, expected, rtol=rtol, atol=atol):
+        worst = np.max(np.abs(got - expected)) if got.size else 0.0
+        assert False, f"{what}: got {_fmt(got)}, expected {_fmt(expected)} (largest difference {worst:.3g})"
+
+
+def expect_equal(got, expected, what: str) -> None:
+    assert got == expected, f"{what}: got {got!r}, expected {expected!r}"
+
+
+def expect_at_least(got: float, threshold: float, what: str) -> None:
+    assert got >= threshold, f"{what} is {got:.4f}, expected at least {threshold:.4f}"

@@ -1,0 +1,110 @@
+"""Run a practical's checks as pytest tests on an artifacts folder; return one CheckResult per check."""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+import pytest
+
+from autograder.checks.api import Artifacts, MissingAnswer
+from autograder.results import CheckResult
+
+
+class _Collector:
+    """pytest plugin: provides the ``art`` fixture, selects checks, and records their outcomes."""
+
+    def __init__(self, artifacts: Artifacts, include_hidden: bool, question: str | None):
+        self.artifacts = artifacts
+        self.include_hidden = include_hidden
+        self.question = question
+        self.results: dict[str, CheckResult] = {}
+        self.order: list[str] = []
+        self.collect_errors: list[str] = []
+        self.selected: list[CheckResult] = []
+
+    def pytest_configure(self, config):
+        config.addinivalue_line("markers", "check(question, points, hidden): a graded check")
+
+    @pytest.fixture
+    def art(self):
+        return self.artifacts
+
+    def pytest_collection_modifyitems(self, items, config):
+        keep = []
+        for item in items:
+            mark = item.get_closest_marker("check")
+            if mark is None:
+                continue
+            if mark.kwargs.get("hidden") and not self.include_hidden:
+                continue
+            if self.question and mark.kwargs["question"] != self.question:
+                continue
+            keep.append(item)
+            self.order.append(item.nodeid)
+            self.selected.append(CheckResult(status="error", **_describe(item, mark)))
+        items[:] = keep
+
+    def pytest_collectreport(self, report):
+        if report.failed:
+            self.collect_errors.append(str(report.longrepr)[-2000:])
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        report = outcome.get_result()
+        mark = item.get_closest_marker("check")
+        if call.when == "call" or (call.when == "setup" and report.outcome != "passed"):
+            self.results[item.nodeid] = _to_result(item, mark, report, call)
+
+    def ordered(self) -> list[CheckResult]:
+        return [self.results[n] for n in self.order if n in self.results]
+
+
+def _describe(item, mark) -> dict:
+    name = item.name[5:] if item.name.startswith("test_") else item.name
+    return dict(name=name, question=mark.kwargs["question"], max_points=float(mark.kwargs["points"]),
+                hidden=bool(mark.kwargs.get("hidden", False)))
+
+
+def _to_result(item, mark, report, call) -> CheckResult:
+    kw = _describe(item, mark)
+    if report.skipped:
+        reason = call.excinfo.value.msg if call.excinfo is not None and hasattr(call.excinfo.value, "msg") else ""
+        return CheckResult(status="skipped", message=str(reason), **kw)
+    if report.passed:
+        return CheckResult(status="passed", **kw)
+    exc = call.excinfo.value if call.excinfo is not None else None
+    if isinstance(exc, MissingAnswer):
+        return CheckResult(status="error" if exc.raised else "failed", message=str(exc), **kw)
+    if isinstance(exc, AssertionError):
+        msg = str(exc).split("\nassert ")[0].strip() or "check failed"
+        return CheckResult(status="failed", message=msg, **kw)
+    return CheckResult(status="error", message=f"{type(exc).__name__}: {str(exc)[:300]}", **kw)
+
+
+def _pytest(module: str, collector: _Collector, extra: list[str]) -> None:
+    path = importlib.import_module(module).__file__
+    args = [path, *extra, "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:stepwise",
+            "--capture=no", "-c", os.devnull, "--rootdir", os.path.dirname(path),
+            "-W", "ignore::pytest.PytestAssertRewriteWarning"]
+    code = pytest.main(args, plugins=[collector])
+    if collector.collect_errors or code not in (0, 1, 5):
+        raise RuntimeError(f"checks module {module} could not run (pytest exit {code}): "
+                           + "\n".join(collector.collect_errors))
+
+
+def run_checks(module: str, artifacts: Artifacts, include_hidden: bool = True,
+               question: str | None = None) -> list[CheckResult]:
+    """Run ``module``'s checks (a dotted module name) on ``artifacts``."""
+    collector = _Collector(artifacts, include_hidden, question)
+    _pytest(module, collector, [])
+    return collector.ordered()
+
+
+def list_checks(module: str, include_hidden: bool = True, status: str = "error",
+                message: str = "") -> list[CheckResult]:
+    """Every check of ``module`` without running it, all with ``status`` (for submissions that never ran)."""
+    collector = _Collector(Artifacts("/nonexistent"), include_hidden, None)
+    _pytest(module, collector, ["--collect-only"])
+    return [CheckResult(**{**c.__dict__, "status": status, "message": message}) for c in collector.selected]

@@ -1,0 +1,266 @@
+"""Execute step: run a submission in a fresh Jupyter kernel, in its own process, under limits.
+
+The parent (grader) starts a worker process that drives the kernel with nbclient; the kernel is a child
+of the worker. The parent watches the whole process tree for the wall-clock and memory limits and kills
+it when one is crossed. The submission's cells are followed by the export cell, whose output folder has
+an unguessable name, so nothing the student writes beforehand can pass for an artifact.
+"""
+
+from __future__ import annotations
+
+import base64
+import inspect
+import io
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import psutil
+
+from autograder.assignments import Assignment
+from autograder.paths import FASHION_TRAIN_FILES, link_fashion
+
+KERNEL_NAME = "autograder-python3"
+DEFAULT_SEED = 1234
+
+
+@dataclass
+class Execution:
+    """What the execute step hands to the check step."""
+
+    status: str                      # "ok", "timeout", "memory", "error"
+    reason: str = ""
+    artifacts: Path | None = None    # folder written by the export cell (None if it never ran)
+    cell_errors: list[str] = field(default_factory=list)
+    wall_s: float = 0.0
+    peak_rss_mb: float = 0.0
+    executed: Path | None = None     # the executed notebook, for feedback
+
+
+# -- building the notebook that runs ----------------------------------------------------------
+
+def preamble_source(assignment: Assignment, seed: int, device: str) -> str:
+    """Determinism injected before the student's first cell."""
+    lines = [
+        "import random as _ag_random, numpy as _ag_np",
+        f"_ag_random.seed({seed}); _ag_np.random.seed({seed})",
+    ]
+    if assignment.uses_tensorflow:
+        lines += [
+            "import tensorflow as _ag_tf",
+            f"_ag_tf.keras.utils.set_random_seed({seed})",
+            "_ag_tf.config.experimental.enable_op_determinism()",
+            "del _ag_tf",
+        ]
+    lines.append("del _ag_random, _ag_np")
+    return "\n".join(lines)
+
+
+def export_source(assignment: Assignment, out_dir: str, hidden: dict | None) -> str:
+    """The export cell: the kit's exporter modules, inlined, then run on the student's namespace."""
+    from autograder.export import common
+
+    practical = __import__(assignment.export_module, fromlist=["export"])
+    blob = ""
+    if hidden:
+        buf = io.BytesIO()
+        np.savez(buf, **hidden)
+        blob = base64.b64encode(buf.getvalue()).decode()
+    return f'''def _ag_export():
+    import base64, io, types
+    import numpy as np
+    mods = []
+    for name, src in (("common", {inspect.getsource(common)!r}), ("practical", {inspect.getsource(practical)!r})):
+        mod = types.ModuleType("_ag_" + name)
+        exec(compile(src, "<autograder " + name + ">", "exec"), mod.__dict__)
+        mods.append(mod)
+    hidden = None
+    if {blob!r}:
+        with np.load(io.BytesIO(base64.b64decode({blob!r})), allow_pickle=False) as z:
+            hidden = {{k: z[k] for k in z.files}}
+    ex = mods[0].Exporter(get_ipython().user_ns, {out_dir!r}, hidden, fresh=True)
+    mods[1].export(ex)
+    ex.finish()
+_ag_export()
+'''
+
+
+def build_run_notebook(nb, assignment: Assignment, out_dir: str, hidden: dict | None, seed: int, device: str):
+    cells = [nbformat.v4.new_code_cell(preamble_source(assignment, seed, device), metadata={"ag_role": "preamble"})]
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            cells.append(nbformat.v4.new_code_cell(cell.source, metadata={"ag_index": i}))
+    cells.append(nbformat.v4.new_code_cell(export_source(assignment, out_dir, hidden), metadata={"ag_role": "export"}))
+    run = nbformat.v4.new_notebook(cells=cells)
+    run.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": "Python 3 (autograder)", "language": "python"}
+    return run
+
+
+# -- the kernel's environment -------------------------------------------------------------------
+
+def kernel_env(job: Path, work: Path, device: str) -> dict:
+    """A scrubbed environment: nothing from the grader's environment but what the kernel needs."""
+    env = {
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
+        "HOME": str(work),
+        "LANG": "C.UTF-8",
+        "KERAS_HOME": str(work / ".keras"),
+        "MPLBACKEND": "Agg",
+        "PYTHONHASHSEED": "0",
+        "TF_ENABLE_ONEDNN_OPTS": "0",   # also silences TF's start-up lines on stderr
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "JUPYTER_PATH": str(job / "jupyter"),
+        "JUPYTER_RUNTIME_DIR": str(job / "runtime"),
+        "JUPYTER_CONFIG_DIR": str(job / "jupyter-config"),
+        "IPYTHONDIR": str(job / "ipython"),
+        "MPLCONFIGDIR": str(job / "mpl"),
+    }
+    if device == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    for key in ("PYTHONPATH", "KERAS_BACKEND"):  # the kit itself may be on PYTHONPATH (not installed)
+        if key in os.environ:
+            env[key] = os.environ[key]
+    return env
+
+
+def write_kernelspec(job: Path) -> None:
+    spec = job / "jupyter" / "kernels" / KERNEL_NAME
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (autograder)", "language": "python",
+    }))
+
+
+# -- running under limits ---------------------------------------------------------------------
+
+def _tree(proc: psutil.Process) -> list[psutil.Process]:
+    try:
+        return [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def _rss_mb(procs) -> float:
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total / 2**20
+
+
+def _kill(procs) -> None:
+    for p in procs:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(procs, timeout=5)
+
+
+def execute(notebook: Path, assignment: Assignment, hidden: dict | None = None, *, seed: int = DEFAULT_SEED,
+            device: str = "cpu", timeout_s: float | None = None, memory_mb: float | None = None,
+            keep: Path | None = None) -> Execution:
+    """Run ``notebook`` (already validated as JSON) for ``assignment``; never raises for student faults."""
+    timeout_s = timeout_s or assignment.timeout_s
+    memory_mb = memory_mb or assignment.memory_mb
+    job = Path(tempfile.mkdtemp(prefix="ag-job-", dir=keep))
+    work = job / "work"
+    work.mkdir()
+    shutil.copy(notebook, work / assignment.notebook)
+    if assignment.fashion_mnist:
+        link_fashion(work / ".keras", files=FASHION_TRAIN_FILES)
+    write_kernelspec(job)
+    out_dir = work / f"artifacts-{secrets.token_hex(8)}"
+    nb = nbformat.read(notebook, as_version=4)
+    run_nb = build_run_notebook(nb, assignment, str(out_dir), hidden, seed, device)
+    nbformat.write(run_nb, job / "run.ipynb")
+
+    start = time.monotonic()
+    peak = 0.0
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "autograder.execute", str(job)],
+        cwd=work, env=kernel_env(job, work, device), start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=open(job / "worker.log", "wb"),
+    )
+    watched = psutil.Process(proc.pid)
+    status, reason = "ok", ""
+    while proc.poll() is None:
+        procs = _tree(watched)
+        rss = _rss_mb(procs)
+        peak = max(peak, rss)
+        elapsed = time.monotonic() - start
+        if elapsed > timeout_s:
+            status, reason = "timeout", f"the notebook ran longer than {timeout_s:.0f} s and was stopped"
+        elif rss > memory_mb:
+            status, reason = "memory", f"the notebook used more than {memory_mb:.0f} MB of memory and was stopped"
+        if status != "ok":
+            _kill(procs)
+            break
+        time.sleep(0.1)
+    _kill([p for p in _tree(watched)][1:])  # stray children of the kernel
+    wall = time.monotonic() - start
+
+    outcome = {}
+    try:
+        outcome = json.loads((job / "outcome.json").read_text())
+    except (OSError, ValueError):
+        pass
+    if status == "ok" and outcome.get("error"):
+        status, reason = "error", outcome["error"]
+    elif status == "ok" and proc.returncode != 0:
+        status, reason = "error", f"the execution worker exited with code {proc.returncode}"
+    executed = job / "executed.ipynb"
+    return Execution(
+        status=status, reason=reason,
+        artifacts=out_dir if out_dir.is_dir() else None,
+        cell_errors=outcome.get("cell_errors", []),
+        wall_s=round(wall, 2), peak_rss_mb=round(peak, 1),
+        executed=executed if executed.is_file() else None,
+    )
+
+
+# -- the worker process -----------------------------------------------------------------------
+
+def _worker(job: Path) -> int:
+    from nbclient import NotebookClient
+    from nbclient.exceptions import DeadKernelError
+
+    nb = nbformat.read(job / "run.ipynb", as_version=4)
+    client = NotebookClient(nb, kernel_name=KERNEL_NAME, allow_errors=True, timeout=None,
+                            startup_timeout=120, record_timing=False,
+                            resources={"metadata": {"path": os.getcwd()}})
+    outcome: dict = {"error": "", "cell_errors": []}
+    try:
+        client.execute()
+    except DeadKernelError:
+        outcome["error"] = "the kernel died while running the notebook (it exited or crashed)"
+    except Exception as e:  # nbclient/kernel failures are results too
+        outcome["error"] = f"the notebook could not be executed: {type(e).__name__}: {str(e)[:300]}"
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                role = cell.metadata.get("ag_role")
+                where = f"cell {cell.metadata['ag_index'] + 1}" if role is None else f"the grader's {role} cell"
+                lines = [ln.strip() for ln in str(out.get("evalue", "")).splitlines() if ln.strip()]
+                if lines and lines[0] == "in user code:":
+                    lines = lines[-1:]
+                outcome["cell_errors"].append(f"{where} raised {out.get('ename')}" + (f": {lines[0][:200]}" if lines else ""))
+    nbformat.write(nb, job / "executed.ipynb")
+    (job / "outcome.json").write_text(json.dumps(outcome))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_worker(Path(sys.argv[1])))

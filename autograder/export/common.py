@@ -1,0 +1,95 @@
+"""Kernel-side exporter: writes each answer to a plain file and records why one could not be written."""
+
+import json
+import os
+
+import numpy as np
+
+MAX_MESSAGE = 400
+ERRORS_FILE = "_errors.json"
+
+
+class Exporter:
+    """Collects artifacts of one submission into ``out``.
+
+    ``ns`` is the student's namespace, ``hidden`` the grader's hidden inputs (None in self-checks).
+    A failure to produce one artifact is recorded by name and never stops the others.
+    """
+
+    def __init__(self, ns, out, hidden=None, fresh=False):
+        self.ns = ns
+        self.out = out
+        self.hidden = hidden
+        self.errors = {}
+        os.makedirs(out, exist_ok=not fresh)  # at grading time the folder must not exist beforehand
+
+    # -- reading the student's namespace -------------------------------------------------------
+    def get(self, name):
+        if name not in self.ns:
+            raise NameError(f"`{name}` is not defined (did its cell run?)")
+        return self.ns[name]
+
+    # -- writers -------------------------------------------------------------------------------
+    def _produce(self, name, produce, write):
+        try:
+            write(os.path.join(self.out, name), produce())
+        except Exception as e:  # any student failure is a result, not a crash
+            self.errors[name] = describe(e)
+
+    def array(self, name, produce):
+        def write(path, value):
+            a = np.asarray(value)
+            if a.dtype.kind not in "biuf":
+                raise TypeError(f"expected numbers, got {type(value).__name__} of dtype {a.dtype}")
+            np.save(path + ".npy", np.array(a, copy=True).view(np.ndarray), allow_pickle=False)
+
+        self._produce(name, produce, write)
+
+    def json(self, name, produce):
+        def write(path, value):
+            with open(path + ".json", "w") as f:
+                json.dump(value, f, allow_nan=True, default=_plain)
+
+        self._produce(name, produce, write)
+
+    def graph(self, name, produce):
+        """``produce`` returns a traced ``ConcreteFunction``; its GraphDef is saved as a protobuf."""
+
+        def write(path, concrete):
+            data = concrete.graph.as_graph_def().SerializeToString()
+            with open(path + ".pb", "wb") as f:
+                f.write(data)
+
+        self._produce(name, produce, write)
+
+    def keras(self, name, produce):
+        """``produce`` returns a Keras model; saved in Keras' own format (config + weights, no pickle)."""
+
+        def write(path, model):
+            model.save(path + ".keras")
+
+        self._produce(name, produce, write)
+
+    def finish(self):
+        with open(os.path.join(self.out, ERRORS_FILE), "w") as f:
+            json.dump(self.errors, f)
+
+
+def describe(e):
+    """One line naming an exception; TensorFlow's "in user code:" preamble skipped."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    if lines and lines[0] == "in user code:":
+        lines = lines[-1:]
+    text = f"{type(e).__name__}: {lines[0]}" if lines else type(e).__name__
+    if isinstance(e, NotImplementedError) and not lines:
+        text += " (this exercise is not done yet)"
+    return text[:MAX_MESSAGE]
+
+
+def _plain(value):
+    """JSON fallback for numpy scalars/arrays and TensorShapes; anything else is refused."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    if hasattr(value, "as_list") and hasattr(value, "rank"):
+        return value.as_list() if value.rank is not None else None
+    raise TypeError(f"cannot export a {type(value).__name__} as JSON")

@@ -1,0 +1,91 @@
+"""Grade one submission: validate -> execute -> check -> SubmissionResult. Never raises for a bad submission."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+import platform
+import shutil
+import time
+from importlib import metadata
+from pathlib import Path
+
+import nbformat
+import numpy as np
+
+from autograder import assignments
+from autograder.checks.api import Artifacts
+from autograder.checks.runner import list_checks, run_checks
+from autograder.execute import DEFAULT_SEED, execute
+from autograder.results import SubmissionResult
+
+LIBRARIES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "scikit-learn", "nbclient", "nbgrader")
+
+
+def environment(device: str) -> dict:
+    versions = {}
+    for lib in LIBRARIES:
+        try:
+            versions[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            pass
+    return {"device": device, "python": platform.python_version(), "platform": platform.platform(),
+            "cpus": os.cpu_count(), "versions": versions,
+            "flags": {"TF_ENABLE_ONEDNN_OPTS": "0", "op_determinism": True}}
+
+
+def hidden_inputs(assignment: assignments.Assignment) -> dict | None:
+    """The grader's hidden inputs, from a course secret: the same for every submission of a run."""
+    module = importlib.import_module(assignment.checks_module)
+    make = getattr(module, "make_hidden", None)
+    if make is None:
+        return None
+    secret = os.environ.get("AUTOGRADER_SECRET", "dl4img-course-secret")
+    seed = int.from_bytes(hashlib.sha256(f"{secret}:{assignment.name}".encode()).digest()[:4], "little")
+    return make(np.random.default_rng(seed))
+
+
+def load_submission(path: Path):
+    """Read and validate the notebook: returns (notebook, assignment) or raises ValueError with a reason."""
+    try:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+    except Exception as e:
+        raise ValueError(f"not a valid notebook: {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}")
+    try:
+        return nb, assignments.recognise(Path(path), nb)
+    except assignments.UnknownAssignment as e:
+        raise ValueError(str(e)) from None
+
+
+def grade_notebook(path: str | Path, *, device: str = "cpu", seed: int = DEFAULT_SEED, student: str = "",
+                   timeout_s: float | None = None, memory_mb: float | None = None,
+                   keep_jobs: bool = False) -> SubmissionResult:
+    path = Path(path)
+    t0 = time.monotonic()
+    env = environment(device)
+    try:
+        nb, assignment = load_submission(path)
+    except ValueError as e:
+        return SubmissionResult(assignment="", submission=str(path), student=student, status="invalid",
+                                reason=str(e), environment=env)
+    hidden = hidden_inputs(assignment)
+    run = execute(path, assignment, hidden, seed=seed, device=device, timeout_s=timeout_s, memory_mb=memory_mb)
+    result = SubmissionResult(assignment=assignment.name, submission=str(path), student=student,
+                              status="graded", environment=env, notes=run.cell_errors)
+    if run.status in ("timeout", "memory") or run.artifacts is None:
+        result.status = run.status if run.status != "ok" else "error"
+        result.reason = run.reason or "the notebook did not reach the export step"
+        result.checks = list_checks(assignment.checks_module, status="error", message=result.reason)
+    else:
+        t1 = time.monotonic()
+        result.checks = run_checks(assignment.checks_module, Artifacts(run.artifacts, hidden))
+        result.timings["checks_s"] = round(time.monotonic() - t1, 2)
+        if run.status == "error":  # kernel died after the export: grade what was exported, say why
+            result.notes.append(run.reason)
+    result.timings.update(execute_s=run.wall_s, total_s=round(time.monotonic() - t0, 2))
+    result.environment["peak_rss_mb"] = run.peak_rss_mb
+    if not keep_jobs and run.artifacts is not None:
+        shutil.rmtree(run.artifacts.parent.parent, ignore_errors=True)
+    return result

@@ -1,0 +1,49 @@
+"""Student self-checks: ``check("02.total_error")`` in a notebook runs the public checks of one question.
+
+It uses the grader's own export -> check code on the live kernel's objects, so a ✓ here means the
+public part of the grading will pass; hidden checks (other inputs, stricter structure) run only at grading.
+"""
+
+from __future__ import annotations
+
+import importlib
+import tempfile
+
+from autograder.assignments import REGISTRY
+from autograder.checks.api import Artifacts
+from autograder.checks.runner import list_checks, run_checks
+from autograder.export.common import Exporter
+from autograder.report import MARK
+
+
+def _assignment_of(question: str):
+    prefix = question.split(".")[0]
+    for a in REGISTRY.values():
+        if a.name.split("-")[0] == prefix:
+            return a
+    raise ValueError(f"no assignment has a question {question!r}")
+
+
+def check(question: str, namespace: dict | None = None) -> bool:
+    """Run the public checks of ``question`` on the notebook's variables; print ✓/✗ lines; return all passed."""
+    if namespace is None:
+        from IPython import get_ipython
+
+        namespace = get_ipython().user_ns
+    assignment = _assignment_of(question)
+    exporter = importlib.import_module(assignment.export_module)
+    with tempfile.TemporaryDirectory(prefix="selfcheck-") as folder:
+        ex = Exporter(namespace, folder)
+        exporter.export(ex)
+        ex.finish()
+        results = run_checks(assignment.checks_module, Artifacts(folder), include_hidden=False, question=question)
+    if not results:
+        print(f"no public checks for {question}")
+        return False
+    for r in results:
+        line = f"{MARK[r.status]} {r.name} ({r.points:g}/{r.max_points:g})"
+        print(line + (f": {r.message}" if r.status != "passed" and r.message else ""))
+    hidden = [c for c in list_checks(assignment.checks_module) if c.hidden and c.question == question]
+    if hidden:
+        print(f"  + {len(hidden)} hidden check(s) worth {sum(c.max_points for c in hidden):g} point(s) at grading")
+    return all(r.status == "passed" for r in results)
