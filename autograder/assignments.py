@@ -40,7 +40,11 @@ class Assignment:
 REGISTRY: dict[str, Assignment] = {
     a.name: a
     for a in [
+        Assignment("01-sklearn", "p01_sklearn", uses_tensorflow=False),
         Assignment("02-graphs", "p02_graphs", uses_tensorflow=True),
+        Assignment("03-mlp", "p03_mlp", uses_tensorflow=True, fashion_mnist=True),
+        Assignment("04-convnet", "p04_convnet", uses_tensorflow=True, fashion_mnist=True),
+        Assignment("05-pretrained", "p05_pretrained", uses_tensorflow=True, fashion_mnist=True),
     ]
 }
 

@@ -80,7 +80,9 @@ def grade_notebook(path: str | Path, *, device: str = "cpu", seed: int = DEFAULT
         result.checks = list_checks(assignment.checks_module, status="error", message=result.reason)
     else:
         t1 = time.monotonic()
-        result.checks = run_checks(assignment.checks_module, Artifacts(run.artifacts, hidden))
+        artifacts = Artifacts(run.artifacts, hidden)
+        result.checks = run_checks(assignment.checks_module, artifacts)
+        result.measurements = dict(artifacts.measurements)
         result.timings["checks_s"] = round(time.monotonic() - t1, 2)
         if run.status == "error":  # kernel died after the export: grade what was exported, say why
             result.notes.append(run.reason)

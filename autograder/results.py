@@ -40,6 +40,7 @@ class SubmissionResult:
     notes: list[str] = field(default_factory=list)
     environment: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
+    measurements: dict = field(default_factory=dict)   # numeric values checks judged (accuracies, losses)
 
     @property
     def score(self) -> float:
@@ -62,6 +63,7 @@ class SubmissionResult:
             "notes": list(self.notes),
             "environment": dict(self.environment),
             "timings": dict(self.timings),
+            "measurements": dict(self.measurements),
         }
 
     @classmethod
@@ -74,4 +76,5 @@ class SubmissionResult:
             assignment=d["assignment"], submission=d["submission"], status=d["status"], checks=checks,
             reason=d.get("reason", ""), student=d.get("student", ""), notes=d.get("notes", []),
             environment=d.get("environment", {}), timings=d.get("timings", {}),
+            measurements=d.get("measurements", {}),
         )

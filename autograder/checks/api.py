@@ -15,6 +15,7 @@ import pytest
 from autograder.export.common import ERRORS_FILE
 
 MAX_FILE_BYTES = 200 * 1024 * 1024
+THRESHOLDS = Path(__file__).with_name("thresholds.json")
 
 
 def check(question: str, points: float, hidden: bool = False):
@@ -40,6 +41,7 @@ class Artifacts:
         self.folder = Path(folder)
         self.hidden_inputs = hidden or {}
         self._cache: dict = {}
+        self.measurements: dict[str, float] = {}
         try:
             errors = json.loads((self.folder / ERRORS_FILE).read_text())
             self.errors = {str(k): str(v)[:400] for k, v in errors.items()} if isinstance(errors, dict) else {}
@@ -103,6 +105,32 @@ class Artifacts:
 
     def hidden(self, name: str) -> np.ndarray:
         return self.hidden_inputs[name]
+
+    def measure(self, key: str, value: float) -> float:
+        """Record a numeric value a check judges (an accuracy, a loss): results and calibration keep it."""
+        self.measurements[key] = float(value)
+        return float(value)
+
+
+def threshold(assignment: str, key: str) -> float:
+    """The calibrated threshold for ``key`` of ``assignment`` from thresholds.json (see ``autograder calibrate``)."""
+    try:
+        entry = json.loads(THRESHOLDS.read_text())[assignment][key]
+    except (OSError, KeyError, ValueError):
+        raise KeyError(f"no calibrated threshold for {assignment}/{key} in {THRESHOLDS.name}; "
+                       f"run `autograder calibrate {assignment}`") from None
+    return float(entry["threshold"])
+
+
+def expect_calibrated(art: "Artifacts", assignment: str, key: str, got: float, what: str) -> None:
+    """Measure ``got`` and compare it with the calibrated threshold (kind "min": at least; "max": at most)."""
+    art.measure(key, got)
+    entry = json.loads(THRESHOLDS.read_text())[assignment][key]
+    limit = threshold(assignment, key)
+    if entry.get("kind", "min") == "min":
+        assert got >= limit, f"{what} is {got:.4f}, expected at least {limit:.4f}"
+    else:
+        assert got <= limit, f"{what} is {got:.4f}, expected at most {limit:.4f}"
 
 
 # -- expected-vs-got assertions ------------------------------------------------------------------
