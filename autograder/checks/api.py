@@ -15,7 +15,7 @@ import pytest
 from autograder.export.common import ERRORS_FILE
 
 MAX_FILE_BYTES = 200 * 1024 * 1024
-THRESHOLDS = Path(__file__).with_name("thresholds.json")
+THRESHOLDS = Path(__file__).with_name("thresholds")  # one <assignment>.json per practical
 
 
 def check(question: str, points: float, hidden: bool = False):
@@ -112,21 +112,25 @@ class Artifacts:
         return float(value)
 
 
-def threshold(assignment: str, key: str) -> float:
-    """The calibrated threshold for ``key`` of ``assignment`` from thresholds.json (see ``autograder calibrate``)."""
+def threshold_entry(assignment: str, key: str) -> dict:
+    """The calibration record of ``key``: ``{"threshold", "kind" ("min"/"max"), "observed", ...}``."""
+    path = THRESHOLDS / f"{assignment}.json"
     try:
-        entry = json.loads(THRESHOLDS.read_text())[assignment][key]
+        return json.loads(path.read_text())[key]
     except (OSError, KeyError, ValueError):
-        raise KeyError(f"no calibrated threshold for {assignment}/{key} in {THRESHOLDS.name}; "
-                       f"run `autograder calibrate {assignment}`") from None
-    return float(entry["threshold"])
+        raise KeyError(f"no calibrated threshold for {key} in {path}; run `autograder calibrate {assignment}`") from None
+
+
+def threshold(assignment: str, key: str) -> float:
+    """The calibrated threshold for ``key`` of ``assignment`` (``checks/thresholds/<assignment>.json``)."""
+    return float(threshold_entry(assignment, key)["threshold"])
 
 
 def expect_calibrated(art: "Artifacts", assignment: str, key: str, got: float, what: str) -> None:
     """Measure ``got`` and compare it with the calibrated threshold (kind "min": at least; "max": at most)."""
     art.measure(key, got)
-    entry = json.loads(THRESHOLDS.read_text())[assignment][key]
-    limit = threshold(assignment, key)
+    entry = threshold_entry(assignment, key)
+    limit = float(entry["threshold"])
     if entry.get("kind", "min") == "min":
         assert got >= limit, f"{what} is {got:.4f}, expected at least {limit:.4f}"
     else:
