@@ -61,7 +61,8 @@ def load_submission(path: Path):
 
 def grade_notebook(path: str | Path, *, device: str = "cpu", seed: int = DEFAULT_SEED, student: str = "",
                    timeout_s: float | None = None, memory_mb: float | None = None,
-                   keep_jobs: bool = False) -> SubmissionResult:
+                   keep_jobs: bool = False, keep_artifacts: str | Path | None = None) -> SubmissionResult:
+    """Grade one notebook. ``keep_artifacts``: copy the exported files there (tests re-check them offline)."""
     path = Path(path)
     t0 = time.monotonic()
     env = environment(device)
@@ -88,6 +89,8 @@ def grade_notebook(path: str | Path, *, device: str = "cpu", seed: int = DEFAULT
             result.notes.append(run.reason)
     result.timings.update(execute_s=run.wall_s, total_s=round(time.monotonic() - t0, 2))
     result.environment["peak_rss_mb"] = run.peak_rss_mb
+    if keep_artifacts is not None and run.artifacts is not None:
+        shutil.copytree(run.artifacts, keep_artifacts, dirs_exist_ok=True)
     if not keep_jobs and run.artifacts is not None:
         shutil.rmtree(run.artifacts.parent.parent, ignore_errors=True)
     return result
