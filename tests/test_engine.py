@@ -1,0 +1,95 @@
+"""The grading engine on submissions that never reach the checks: each still gets one result with a reason."""
+
+import json
+
+import nbformat
+import numpy as np
+import pytest
+
+from autograder import assignments
+from autograder.checks.runner import list_checks
+from autograder.grade import grade_notebook
+from autograder.paths import REPO
+from autograder.report import write_json
+from autograder.selfcheck import check
+
+
+def notebook(path, *sources):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+def test_invalid_json_is_an_invalid_result(tmp_path):
+    path = tmp_path / "02-graphs.ipynb"
+    path.write_text('{"cells": [')
+    result = grade_notebook(path)
+    assert result.status == "invalid"
+    assert "not a valid notebook" in result.reason and result.score == 0
+
+
+def test_unknown_assignment_is_an_invalid_result(tmp_path):
+    result = grade_notebook(notebook(tmp_path / "homework.ipynb", "x = 1"))
+    assert result.status == "invalid"
+    assert "not a notebook of a known assignment" in result.reason
+
+
+def test_infinite_loop_times_out_with_every_check_at_zero(tmp_path):
+    result = grade_notebook(notebook(tmp_path / "02-graphs.ipynb", "while True:\n    pass"), timeout_s=20)
+    assert result.status == "timeout"
+    assert "longer than 20 s" in result.reason
+    assert result.score == 0 and result.max_score == 20
+    assert {c.status for c in result.checks} == {"error"}
+
+
+def test_memory_bomb_is_stopped(tmp_path):
+    bomb = "chunks = []\nwhile True:\n    chunks.append(b'x' * 2**24)"
+    result = grade_notebook(notebook(tmp_path / "02-graphs.ipynb", bomb), memory_mb=1500)
+    assert result.status == "memory"
+    assert "more than 1500 MB" in result.reason
+    assert result.environment["peak_rss_mb"] >= 1500
+
+
+def test_kernel_that_exits_gets_an_error_result(tmp_path):
+    result = grade_notebook(notebook(tmp_path / "02-graphs.ipynb", "import os\nos._exit(0)"))
+    assert result.status == "error"
+    assert "kernel died" in result.reason
+    assert result.score == 0 and len(result.checks) == len(list_checks("autograder.checks.p02_graphs"))
+
+
+def test_json_result_has_the_documented_keys(tmp_path, graded_key):
+    path = write_json(graded_key("02-graphs"), tmp_path)
+    data = json.loads(path.read_text())
+    for key in ("assignment", "submission", "score", "max_score", "status", "checks", "environment"):
+        assert key in data
+    assert set(data["checks"][0]) >= {"name", "points", "max_points", "status", "message"}
+    assert data["environment"]["versions"]["keras"]
+    assert data["environment"]["device"] == "cpu"
+
+
+@pytest.mark.parametrize("name", [a for a in assignments.REGISTRY
+                                  if (REPO / "source" / a / f"{a}.ipynb").exists()])
+def test_grade_cells_carry_the_points_of_their_checks(name):
+    """nbgrader's points per grade cell equal the kit's checks (public and hidden) of that question."""
+    nb = nbformat.read(REPO / "source" / name / f"{name}.ipynb", as_version=4)
+    cells = {c.source.strip(): c.metadata["nbgrader"] for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}
+    checks = list_checks(assignments.get(name).checks_module)
+    questions = sorted({c.question for c in checks})
+    assert sorted(cells) == [f'check("{q}")' for q in questions]
+    for q in questions:
+        meta = cells[f'check("{q}")']
+        assert meta["grade_id"] == q.replace(".", "_")
+        assert meta["points"] == sum(c.max_points for c in checks if c.question == q), q
+
+
+def test_selfcheck_runs_the_public_checks_on_live_objects(capsys):
+    x = np.random.default_rng(2017).normal(size=(1000, 10)).astype(np.float32)
+    from autograder.checks.p02_graphs import public_data
+
+    x, _, w, b = public_data()
+    assert check("02.numpy", {"ypred_np": np.sum(w * x, axis=1) + b}) is True
+    out = capsys.readouterr().out
+    assert "✓ ypred_np_shape" in out and "1 hidden check(s)" in out
+    assert check("02.numpy", {"ypred_np": np.sum(w * x, axis=1)}) is False
+    assert "✗ ypred_np_values" in capsys.readouterr().out
