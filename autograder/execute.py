@@ -26,11 +26,15 @@ import nbformat
 import numpy as np
 import psutil
 
+from autograder import sandbox
 from autograder.assignments import Assignment
-from autograder.paths import FASHION_TRAIN_FILES, link_fashion
+from autograder.paths import FASHION_TRAIN_FILES, fashion_source_dir, link_fashion
 
 KERNEL_NAME = "autograder-python3"
 DEFAULT_SEED = 1234
+DISK_MB = 2048            # what the notebook may write to its scratch folder
+ARTIFACT_SUFFIXES = (".npy", ".json", ".pb", ".keras")
+ARTIFACT_MB = 200
 
 
 @dataclass
@@ -44,6 +48,8 @@ class Execution:
     wall_s: float = 0.0
     peak_rss_mb: float = 0.0
     executed: Path | None = None     # the executed notebook, for feedback
+    notes: list[str] = field(default_factory=list)
+    job: Path | None = None          # the job folder (the caller removes it)
 
 
 # -- building the notebook that runs ----------------------------------------------------------
@@ -121,8 +127,8 @@ def kernel_env(job: Path, work: Path, device: str) -> dict:
         "JUPYTER_PATH": str(job / "jupyter"),
         "JUPYTER_RUNTIME_DIR": str(job / "runtime"),
         "JUPYTER_CONFIG_DIR": str(job / "jupyter-config"),
-        "IPYTHONDIR": str(job / "ipython"),
-        "MPLCONFIGDIR": str(job / "mpl"),
+        "IPYTHONDIR": str(work / ".ipython"),
+        "MPLCONFIGDIR": str(work / ".matplotlib"),
     }
     if device == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""
@@ -132,13 +138,51 @@ def kernel_env(job: Path, work: Path, device: str) -> dict:
     return env
 
 
-def write_kernelspec(job: Path) -> None:
+KERNEL_ARGV = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+
+
+def write_kernelspec(job: Path, argv: list[str]) -> None:
     spec = job / "jupyter" / "kernels" / KERNEL_NAME
     spec.mkdir(parents=True)
     (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Python 3 (autograder)", "language": "python",
+        "argv": argv, "display_name": "Python 3 (autograder)", "language": "python",
     }))
+
+
+def collect_artifacts(src: Path, dst: Path) -> tuple[Path | None, list[str]]:
+    """Copy the exported files into a grader-owned folder, refusing anything but small regular files.
+
+    The kernel could have planted links or devices in its own folder; only plain files with a known suffix
+    and a plain name come through, opened without following links.
+    """
+    if not src.is_dir() or src.is_symlink():
+        return None, []
+    dst.mkdir()
+    rejected = []
+    for entry in os.scandir(src):
+        name = entry.name
+        ok_name = name.replace("_", "a").replace("-", "a").replace(".", "a").isalnum() and name.endswith(ARTIFACT_SUFFIXES)
+        if not ok_name or not entry.is_file(follow_symlinks=False):
+            rejected.append(f"{name!r} is not a plain artifact file and was ignored")
+            continue
+        if entry.stat(follow_symlinks=False).st_size > ARTIFACT_MB * 2**20:
+            rejected.append(f"{name!r} is larger than {ARTIFACT_MB} MB and was ignored")
+            continue
+        fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as f, open(dst / name, "wb") as out:
+            shutil.copyfileobj(f, out)
+    return dst, rejected
+
+
+def _disk_mb(folder: Path) -> float:
+    total = 0
+    for root, _, files in os.walk(folder):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(root, f)).st_size
+            except OSError:
+                pass
+    return total / 2**20
 
 
 # -- running under limits ---------------------------------------------------------------------
@@ -171,17 +215,39 @@ def _kill(procs) -> None:
 
 def execute(notebook: Path, assignment: Assignment, hidden: dict | None = None, *, seed: int = DEFAULT_SEED,
             device: str = "cpu", timeout_s: float | None = None, memory_mb: float | None = None,
-            keep: Path | None = None) -> Execution:
-    """Run ``notebook`` (already validated as JSON) for ``assignment``; never raises for student faults."""
+            keep: Path | None = None, hide: list[Path] = (), isolate: bool = True) -> Execution:
+    """Run ``notebook`` (already validated as JSON) for ``assignment``; never raises for student faults.
+
+    ``hide``: folders the kernel must not see (the course, other submissions, the grader's outputs).
+    """
     timeout_s = timeout_s or assignment.timeout_s
     memory_mb = memory_mb or assignment.memory_mb
     job = Path(tempfile.mkdtemp(prefix="ag-job-", dir=keep))
-    work = job / "work"
-    work.mkdir()
+    work, runtime = job / "work", job / "runtime"
+    for folder in (work, runtime, work / ".ipython", work / ".matplotlib"):
+        folder.mkdir()
     shutil.copy(notebook, work / assignment.notebook)
-    if assignment.fashion_mnist:
+    sandboxed, why = sandbox.available() if isolate else (False, "sandbox not requested")
+    data_binds = {}
+    if assignment.fashion_mnist and sandboxed:
+        folder = work / ".keras" / "datasets" / "fashion-mnist"
+        folder.mkdir(parents=True)
+        source = fashion_source_dir()
+        for f in FASHION_TRAIN_FILES if source else ():
+            (folder / f).touch()
+            data_binds[folder / f] = (source / f).resolve()
+    elif assignment.fashion_mnist:
         link_fashion(work / ".keras", files=FASHION_TRAIN_FILES)
-    write_kernelspec(job)
+    if sandboxed:
+        argv = sandbox.kernel_command(KERNEL_ARGV, work=work, runtime=runtime, hide=list(hide),
+                                      data_binds=data_binds, limits=sandbox.Limits(cpu_s=int(timeout_s * 4) + 60))
+        sandbox.prepare(job, work, runtime)
+    else:
+        if isolate:
+            sandbox.warn_unavailable(why)
+        argv = KERNEL_ARGV
+    write_kernelspec(job, argv)
+    (job / "job.json").write_text(json.dumps({"ipc": sandboxed}))
     out_dir = work / f"artifacts-{secrets.token_hex(8)}"
     nb = nbformat.read(notebook, as_version=4)
     run_nb = build_run_notebook(nb, assignment, str(out_dir), hidden, seed, device)
@@ -196,15 +262,19 @@ def execute(notebook: Path, assignment: Assignment, hidden: dict | None = None, 
     )
     watched = psutil.Process(proc.pid)
     status, reason = "ok", ""
+    ticks = 0
     while proc.poll() is None:
         procs = _tree(watched)
         rss = _rss_mb(procs)
         peak = max(peak, rss)
         elapsed = time.monotonic() - start
+        ticks += 1
         if elapsed > timeout_s:
             status, reason = "timeout", f"the notebook ran longer than {timeout_s:.0f} s and was stopped"
         elif rss > memory_mb:
             status, reason = "memory", f"the notebook used more than {memory_mb:.0f} MB of memory and was stopped"
+        elif ticks % 10 == 0 and _disk_mb(work) > DISK_MB:
+            status, reason = "error", f"the notebook wrote more than {DISK_MB} MB to disk and was stopped"
         if status != "ok":
             _kill(procs)
             break
@@ -222,12 +292,14 @@ def execute(notebook: Path, assignment: Assignment, hidden: dict | None = None, 
     elif status == "ok" and proc.returncode != 0:
         status, reason = "error", f"the execution worker exited with code {proc.returncode}"
     executed = job / "executed.ipynb"
+    artifacts, rejected = collect_artifacts(out_dir, job / "collected") if status != "timeout" else (None, [])
+    notes = [] if sandboxed else [f"not sandboxed: {why}"]
     return Execution(
-        status=status, reason=reason,
-        artifacts=out_dir if out_dir.is_dir() else None,
+        status=status, reason=reason, artifacts=artifacts,
         cell_errors=outcome.get("cell_errors", []),
         wall_s=round(wall, 2), peak_rss_mb=round(peak, 1),
         executed=executed if executed.is_file() else None,
+        notes=notes + rejected, job=job,
     )
 
 
@@ -237,8 +309,15 @@ def _worker(job: Path) -> int:
     from nbclient import NotebookClient
     from nbclient.exceptions import DeadKernelError
 
+    from jupyter_client.manager import KernelManager
+
     nb = nbformat.read(job / "run.ipynb", as_version=4)
-    client = NotebookClient(nb, kernel_name=KERNEL_NAME, allow_errors=True, timeout=None,
+    settings = json.loads((job / "job.json").read_text())
+    km = KernelManager(kernel_name=KERNEL_NAME, connection_file=str(job / "runtime" / "kernel.json"))
+    if settings["ipc"]:  # the sandboxed kernel has no network, not even loopback: talk over unix sockets
+        km.transport = "ipc"
+        km.ip = str(job / "runtime" / "kernel")
+    client = NotebookClient(nb, km=km, kernel_name=KERNEL_NAME, allow_errors=True, timeout=None,
                             startup_timeout=120, record_timing=False,
                             resources={"metadata": {"path": os.getcwd()}})
     outcome: dict = {"error": "", "cell_errors": []}

@@ -18,6 +18,7 @@ from autograder import assignments
 from autograder.checks.api import Artifacts
 from autograder.checks.runner import list_checks, run_checks
 from autograder.execute import DEFAULT_SEED, execute
+from autograder.paths import course_dir
 from autograder.results import SubmissionResult
 
 LIBRARIES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "scikit-learn", "nbclient", "nbgrader")
@@ -32,7 +33,8 @@ def environment(device: str) -> dict:
             pass
     return {"device": device, "python": platform.python_version(), "platform": platform.platform(),
             "cpus": os.cpu_count(), "versions": versions,
-            "flags": {"TF_ENABLE_ONEDNN_OPTS": "0", "op_determinism": True}}
+            "flags": {"TF_ENABLE_ONEDNN_OPTS": "0", "op_determinism": True, "PYTHONHASHSEED": "0",
+                      "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "tensorflow")}}
 
 
 def hidden_inputs(assignment: assignments.Assignment) -> dict | None:
@@ -44,6 +46,12 @@ def hidden_inputs(assignment: assignments.Assignment) -> dict | None:
     secret = os.environ.get("AUTOGRADER_SECRET", "dl4img-course-secret")
     seed = int.from_bytes(hashlib.sha256(f"{secret}:{assignment.name}".encode()).digest()[:4], "little")
     return make(np.random.default_rng(seed))
+
+
+def hidden_from_kernel(submission: Path) -> list[Path]:
+    """Folders the student's kernel must not see: the course, the grader's working folder, other submissions."""
+    sub = Path(submission).resolve()
+    return [course_dir(), Path.cwd(), *sub.parents[:3]] if len(sub.parents) > 3 else [course_dir(), Path.cwd()]
 
 
 def load_submission(path: Path):
@@ -65,16 +73,17 @@ def grade_notebook(path: str | Path, *, device: str = "cpu", seed: int = DEFAULT
     """Grade one notebook. ``keep_artifacts``: copy the exported files there (tests re-check them offline)."""
     path = Path(path)
     t0 = time.monotonic()
-    env = environment(device)
+    env = dict(environment(device), seed=seed)
     try:
         nb, assignment = load_submission(path)
     except ValueError as e:
         return SubmissionResult(assignment="", submission=str(path), student=student, status="invalid",
                                 reason=str(e), environment=env)
     hidden = hidden_inputs(assignment)
-    run = execute(path, assignment, hidden, seed=seed, device=device, timeout_s=timeout_s, memory_mb=memory_mb)
+    run = execute(path, assignment, hidden, seed=seed, device=device, timeout_s=timeout_s, memory_mb=memory_mb,
+                  hide=hidden_from_kernel(path))
     result = SubmissionResult(assignment=assignment.name, submission=str(path), student=student,
-                              status="graded", environment=env, notes=run.cell_errors)
+                              status="graded", environment=env, notes=run.notes + run.cell_errors)
     if run.status in ("timeout", "memory") or run.artifacts is None:
         result.status = run.status if run.status != "ok" else "error"
         result.reason = run.reason or "the notebook did not reach the export step"
@@ -91,6 +100,6 @@ def grade_notebook(path: str | Path, *, device: str = "cpu", seed: int = DEFAULT
     result.environment["peak_rss_mb"] = run.peak_rss_mb
     if keep_artifacts is not None and run.artifacts is not None:
         shutil.copytree(run.artifacts, keep_artifacts, dirs_exist_ok=True)
-    if not keep_jobs and run.artifacts is not None:
-        shutil.rmtree(run.artifacts.parent.parent, ignore_errors=True)
+    if not keep_jobs and run.job is not None:
+        shutil.rmtree(run.job, ignore_errors=True)
     return result

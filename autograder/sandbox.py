@@ -1,0 +1,149 @@
+"""Isolation of the student's kernel on Linux: bubblewrap namespaces, an unprivileged user, resource limits.
+
+The kernel sees a read-only root file system in which the kit's checks, the answer keys, the course folder,
+home folders, /tmp, the grader's outputs, other submissions and the test split of the data are replaced by
+empty folders; only its scratch folder is writable. It has no network (own network namespace), its own PID
+namespace, dies with its parent, runs as ``nobody`` when the grader is root, and has rlimits on processes,
+open files, file size, CPU time and core dumps. Where bubblewrap is missing (macOS, Windows, minimal
+containers) the kernel runs unsandboxed and a warning says so once.
+
+Run as ``python -m autograder.sandbox LIMITS -- CMD...``: the launcher sets the rlimits, hands the
+connection file to the kernel's user, then execs CMD (bwrap [setpriv] python -m ipykernel_launcher -f FILE).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+NOBODY = 65534
+HIDDEN_DATA = ("/usr/share/datasets",)  # the test split the grader scores with
+# System folders the kernel needs: a hidden folder that holds one of them is not hidden.
+PROTECTED = tuple(map(Path, ("/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc", "/opt", "/var/lib", "/proc", "/dev", "/sys")))
+
+
+@dataclass(frozen=True)
+class Limits:
+    nproc: int = 1024 + 16 * (os.cpu_count() or 2)  # TensorFlow's thread pools count as processes
+    nofile: int = 4096
+    fsize_mb: int = 1024
+    cpu_s: int = 3600
+
+    def argv(self) -> list[str]:
+        return [f"--nproc={self.nproc}", f"--nofile={self.nofile}", f"--fsize-mb={self.fsize_mb}", f"--cpu-s={self.cpu_s}"]
+
+
+def available() -> tuple[bool, str]:
+    if not sys.platform.startswith("linux"):
+        return False, f"no sandbox on {sys.platform}: student code runs with the grader's permissions"
+    if os.environ.get("AUTOGRADER_NO_SANDBOX"):
+        return False, "sandbox disabled by AUTOGRADER_NO_SANDBOX"
+    if shutil.which("bwrap") is None:
+        return False, "bubblewrap (bwrap) is not installed: student code runs with the grader's permissions"
+    if os.geteuid() == 0 and shutil.which("setpriv") is None:
+        return False, "setpriv is missing: cannot drop to an unprivileged user"
+    return True, ""
+
+
+_warned = False
+
+
+def warn_unavailable(reason: str) -> None:
+    global _warned
+    if not _warned:
+        warnings.warn(f"autograder: {reason}. See docs/threat-model.md.", RuntimeWarning, stacklevel=3)
+        print(f"WARNING: {reason}", file=sys.stderr)
+        _warned = True
+
+
+def _is_within(path: Path, other: Path) -> bool:
+    try:
+        path.relative_to(other)
+        return True
+    except ValueError:
+        return False
+
+
+def kernel_command(kernel: list[str], *, work: Path, runtime: Path, hide: list[Path], data_binds: dict[Path, Path],
+                   limits: Limits) -> list[str]:
+    """The launcher + bwrap command that runs ``kernel`` (its argv) isolated."""
+    kit = Path(__file__).resolve().parent
+    expose = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, Path(sys.executable).resolve().parent)}
+    expose |= {Path(p).resolve() for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p}
+    expose.add(kit)
+    hidden = {Path(p).resolve() for p in hide} | {Path(p) for p in ("/root", "/home", "/tmp", "/var/tmp", "/dev/shm", *HIDDEN_DATA)}
+    hidden = {h for h in hidden if h not in expose and not any(_is_within(p, h) for p in PROTECTED)}
+    ops: list[tuple[Path, list[str]]] = []
+    for h in hidden:
+        ops.append((h, ["--tmpfs", str(h)]))
+    for e in expose:
+        if any(_is_within(e, h) for h in hidden) and e.exists():
+            ops.append((e, ["--ro-bind", str(e), str(e)]))
+    ops.append((kit / "checks", ["--tmpfs", str(kit / "checks")]))  # hidden checks and reference values
+    ops.append((work, ["--bind", str(work), str(work)]))
+    ops.append((runtime, ["--bind", str(runtime), str(runtime)]))
+    for dst, src in data_binds.items():
+        ops.append((dst, ["--ro-bind", str(src), str(dst)]))
+    # folders leading to a mount inside an emptied folder must be traversable by the kernel's user
+    binds = [dst for dst, args in ops if args[0] != "--tmpfs"]
+    made = set()
+    for dst in binds:
+        under = [h for h in hidden if _is_within(dst, h) and dst != h]
+        if under:
+            top = max(under, key=lambda h: len(h.parts))
+            for parent in dst.parents:
+                if parent != top and _is_within(parent, top) and parent not in made:
+                    made.add(parent)
+                    ops.append((parent, ["--perms", "0755", "--dir", str(parent)]))
+    ops.sort(key=lambda op: len(op[0].parts))  # parents before children
+    root = os.geteuid() == 0
+    bwrap = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+             "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+             "--die-with-parent", "--new-session", "--chdir", str(work),
+             # in its own PID namespace the kernel's parent is PID 1: its parent poller would shut it down
+             "--unsetenv", "JPY_PARENT_PID"]
+    if not root:
+        bwrap.insert(1, "--unshare-user")  # an unprivileged grader makes its namespaces through a user namespace
+    for _, args in ops:
+        bwrap += args
+    # A root grader mounts as root, then the kernel drops to `nobody` inside the sandbox: no capabilities,
+    # no setuid escalation, and the process limit applies (root is exempt from RLIMIT_NPROC).
+    drop = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--inh-caps=-all",
+            "--bounding-set=-all", "--no-new-privs"] if root else []
+    return [sys.executable, "-m", "autograder.sandbox", *limits.argv(), "--", *bwrap, *drop, *kernel]
+
+
+def prepare(job: Path, *writable: Path) -> None:
+    """Let the kernel's user traverse the job folder and write its scratch and runtime folders."""
+    os.chmod(job, 0o711)
+    if os.geteuid() != 0:
+        return
+    for top in writable:
+        for root, dirs, files in os.walk(top):
+            for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
+                if not os.path.islink(name):
+                    os.chown(name, NOBODY, NOBODY)
+
+
+def _launch(argv: list[str]) -> None:
+    import resource
+
+    limits, cmd = argv[: argv.index("--")], argv[argv.index("--") + 1:]
+    values = dict(a.lstrip("-").split("=") for a in limits)
+    mb = 2**20
+    for res, value in ((resource.RLIMIT_NPROC, int(values["nproc"])), (resource.RLIMIT_NOFILE, int(values["nofile"])),
+                       (resource.RLIMIT_FSIZE, int(values["fsize-mb"]) * mb), (resource.RLIMIT_CPU, int(values["cpu-s"])),
+                       (resource.RLIMIT_CORE, 0)):
+        resource.setrlimit(res, (value, value))
+    conn = cmd[len(cmd) - 1 - cmd[::-1].index("-f") + 1]
+    if os.geteuid() == 0:
+        os.chown(conn, NOBODY, NOBODY)  # jupyter_client writes it 0600 for the grader's user
+    os.execvp(cmd[0], cmd)
+
+
+if __name__ == "__main__":
+    _launch(sys.argv[1:])
