@@ -213,10 +213,10 @@ def _kill(procs) -> None:
     psutil.wait_procs(procs, timeout=5)
 
 
-def execute(notebook: Path, assignment: Assignment, hidden: dict | None = None, *, seed: int = DEFAULT_SEED,
+def execute(nb, assignment: Assignment, hidden: dict | None = None, *, seed: int = DEFAULT_SEED,
             device: str = "cpu", timeout_s: float | None = None, memory_mb: float | None = None,
             keep: Path | None = None, hide: list[Path] = (), isolate: bool = True) -> Execution:
-    """Run ``notebook`` (already validated as JSON) for ``assignment``; never raises for student faults.
+    """Run the notebook ``nb`` (validated, normalised) for ``assignment``; never raises for student faults.
 
     ``hide``: folders the kernel must not see (the course, other submissions, the grader's outputs).
     """
@@ -226,7 +226,7 @@ def execute(notebook: Path, assignment: Assignment, hidden: dict | None = None, 
     work, runtime = job / "work", job / "runtime"
     for folder in (work, runtime, work / ".ipython", work / ".matplotlib"):
         folder.mkdir()
-    shutil.copy(notebook, work / assignment.notebook)
+    nbformat.write(nb, work / assignment.notebook)
     sandboxed, why = sandbox.available() if isolate else (False, "sandbox not requested")
     data_binds = {}
     if assignment.fashion_mnist and sandboxed:
@@ -249,7 +249,6 @@ def execute(notebook: Path, assignment: Assignment, hidden: dict | None = None, 
     write_kernelspec(job, argv)
     (job / "job.json").write_text(json.dumps({"ipc": sandboxed}))
     out_dir = work / f"artifacts-{secrets.token_hex(8)}"
-    nb = nbformat.read(notebook, as_version=4)
     run_nb = build_run_notebook(nb, assignment, str(out_dir), hidden, seed, device)
     nbformat.write(run_nb, job / "run.ipynb")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 
-from autograder import assignments
+from autograder import assignments, hygiene
 from autograder.checks.api import Artifacts
 from autograder.checks.runner import list_checks, run_checks
 from autograder.execute import DEFAULT_SEED, execute
@@ -54,17 +54,41 @@ def hidden_from_kernel(submission: Path) -> list[Path]:
     return [course_dir(), Path.cwd(), *sub.parents[:3]] if len(sub.parents) > 3 else [course_dir(), Path.cwd()]
 
 
-def load_submission(path: Path):
-    """Read and validate the notebook: returns (notebook, assignment) or raises ValueError with a reason."""
+def load_submission(path: Path, root=None):
+    """Read, validate and normalise the notebook against its release.
+
+    Returns (notebook to run, assignment, notes) or raises ValueError with the reason it cannot be graded.
+    """
+    path = Path(path)
+    size_mb = path.stat().st_size / 2**20 if path.is_file() else 0
+    if size_mb > hygiene.MAX_NOTEBOOK_MB:
+        raise ValueError(f"the notebook is {size_mb:.0f} MB, more than {hygiene.MAX_NOTEBOOK_MB} MB "
+                         "(clear large outputs or attachments and resubmit)")
     try:
         nb = nbformat.read(path, as_version=4)
         nbformat.validate(nb)
     except Exception as e:
         raise ValueError(f"not a valid notebook: {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}")
     try:
-        return nb, assignments.recognise(Path(path), nb)
+        assignment = assignments.recognise(path, nb)
     except assignments.UnknownAssignment as e:
         raise ValueError(str(e)) from None
+    meta = nb.metadata.get("autograder", {})
+    claimed = meta.get("assignment") if isinstance(meta, dict) else None
+    if claimed in assignments.REGISTRY and claimed != assignment.name:
+        raise ValueError(f"this is a notebook of {claimed}, submitted as {assignment.name}")
+    release_path = assignment.release_notebook(root)
+    if not release_path.is_file():
+        return nb, assignment, []
+    release = nbformat.read(release_path, as_version=4)
+    share = hygiene.overlap(nb, release)
+    if share < 0.5:
+        for other in assignments.REGISTRY.values():
+            p = other.release_notebook(root)
+            if other is not assignment and p.is_file() and hygiene.overlap(nb, nbformat.read(p, as_version=4)) >= 0.5:
+                raise ValueError(f"this is a notebook of {other.name}, submitted as {assignment.name}")
+    fixed, notes = hygiene.normalise(nb, release)
+    return fixed, assignment, notes
 
 
 def grade_notebook(path: str | Path, *, device: str = "cpu", seed: int = DEFAULT_SEED, student: str = "",
@@ -75,15 +99,15 @@ def grade_notebook(path: str | Path, *, device: str = "cpu", seed: int = DEFAULT
     t0 = time.monotonic()
     env = dict(environment(device), seed=seed)
     try:
-        nb, assignment = load_submission(path)
+        nb, assignment, hygiene_notes = load_submission(path)
     except ValueError as e:
         return SubmissionResult(assignment="", submission=str(path), student=student, status="invalid",
                                 reason=str(e), environment=env)
     hidden = hidden_inputs(assignment)
-    run = execute(path, assignment, hidden, seed=seed, device=device, timeout_s=timeout_s, memory_mb=memory_mb,
+    run = execute(nb, assignment, hidden, seed=seed, device=device, timeout_s=timeout_s, memory_mb=memory_mb,
                   hide=hidden_from_kernel(path))
     result = SubmissionResult(assignment=assignment.name, submission=str(path), student=student,
-                              status="graded", environment=env, notes=run.notes + run.cell_errors)
+                              status="graded", environment=env, notes=hygiene_notes + run.notes + run.cell_errors)
     if run.status in ("timeout", "memory") or run.artifacts is None:
         result.status = run.status if run.status != "ok" else "error"
         result.reason = run.reason or "the notebook did not reach the export step"
