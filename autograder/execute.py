@@ -215,7 +215,8 @@ def _kill(procs) -> None:
 
 def execute(nb, assignment: Assignment, hidden: dict | None = None, *, seed: int = DEFAULT_SEED,
             device: str = "cpu", timeout_s: float | None = None, memory_mb: float | None = None,
-            keep: Path | None = None, hide: list[Path] = (), isolate: bool = True) -> Execution:
+            keep: Path | None = None, hide: list[Path] = (), isolate: bool = True,
+            disk_mb: float = DISK_MB) -> Execution:
     """Run the notebook ``nb`` (validated, normalised) for ``assignment``; never raises for student faults.
 
     ``hide``: folders the kernel must not see (the course, other submissions, the grader's outputs).
@@ -238,6 +239,10 @@ def execute(nb, assignment: Assignment, hidden: dict | None = None, *, seed: int
             data_binds[folder / f] = (source / f).resolve()
     elif assignment.fashion_mnist:
         link_fashion(work / ".keras", files=FASHION_TRAIN_FILES)
+    if assignment.imagenet:  # the grader's ImageNet weights, if it has them
+        from autograder.models import link_imagenet
+
+        link_imagenet(work / ".keras", binds=data_binds if sandboxed else None)
     if sandboxed:
         argv = sandbox.kernel_command(KERNEL_ARGV, work=work, runtime=runtime, hide=list(hide),
                                       data_binds=data_binds, limits=sandbox.Limits(cpu_s=int(timeout_s * 4) + 60))
@@ -272,8 +277,8 @@ def execute(nb, assignment: Assignment, hidden: dict | None = None, *, seed: int
             status, reason = "timeout", f"the notebook ran longer than {timeout_s:.0f} s and was stopped"
         elif rss > memory_mb:
             status, reason = "memory", f"the notebook used more than {memory_mb:.0f} MB of memory and was stopped"
-        elif ticks % 10 == 0 and _disk_mb(work) > DISK_MB:
-            status, reason = "error", f"the notebook wrote more than {DISK_MB} MB to disk and was stopped"
+        elif ticks % 5 == 0 and _disk_mb(work) > disk_mb:
+            status, reason = "error", f"the notebook wrote more than {disk_mb:.0f} MB to disk and was stopped"
         if status != "ok":
             _kill(procs)
             break

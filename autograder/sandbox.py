@@ -77,6 +77,7 @@ def kernel_command(kernel: list[str], *, work: Path, runtime: Path, hide: list[P
     expose.add(kit)
     hidden = {Path(p).resolve() for p in hide} | {Path(p) for p in ("/root", "/home", "/tmp", "/var/tmp", "/dev/shm", *HIDDEN_DATA)}
     hidden = {h for h in hidden if h not in expose and not any(_is_within(p, h) for p in PROTECTED)}
+    hidden = {h for h in hidden if not any(h != o and _is_within(h, o) for o in hidden)}  # outermost only
     ops: list[tuple[Path, list[str]]] = []
     for h in hidden:
         ops.append((h, ["--tmpfs", str(h)]))

@@ -1,0 +1,175 @@
+"""The attack suite: hostile submissions gain no points, see nothing hidden, and leave the grader unharmed.
+
+Each case is a small notebook (cells added to or changed in the 02 answer key) with its expected outcome.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import assignments, sandbox
+from autograder.execute import execute
+from autograder.grade import grade_notebook, hidden_from_kernel, load_submission
+from autograder.paths import REPO
+from autograder.report import write_json
+from conftest import mutate, not_passed
+
+KEY = assignments.get("02-graphs").solution_notebook(REPO)
+SANDBOXED = sandbox.available()[0]
+needs_sandbox = pytest.mark.skipif(not SANDBOXED, reason="bubblewrap sandbox unavailable here")
+WRONG_NUMPY = ("return np.sum(w * x, axis=1) + b", "return np.sum(w * x, axis=1) + b + 1")
+ANSWER_CELL_END = "return np.sum(w * x, axis=1) + b\n    ### END SOLUTION"  # code appended here runs as the student's
+
+
+def append_to_answer(code, wrong=False):
+    """An edit that adds top-level code to the predict_np answer cell (locked cells would be restored)."""
+    ret = "return np.sum(w * x, axis=1) + b" + (" + 1" if wrong else "")
+    return (ANSWER_CELL_END, ret + "\n    ### END SOLUTION\n" + code)
+
+
+def test_cheating_in_the_kernel_gains_nothing(tmp_path):
+    """Hidden tracebacks, patched numpy/asserts, a fake check(), fake prints, sys.exit and numpy subclasses."""
+    tricks = '''
+import sys, builtins, numpy
+get_ipython().showtraceback = lambda *a, **k: None          # nbgrader PR #1324
+numpy.allclose = lambda *a, **k: True
+numpy.testing.assert_allclose = lambda *a, **k: None
+numpy.array_equal = lambda *a, **k: True
+builtins.AssertionError = type("AssertionError", (Exception,), {})
+def check(question):
+    print("✓ all tests passed")
+class Liar(numpy.ndarray):
+    def __eq__(self, other):
+        return numpy.ones(numpy.shape(other), bool)
+    def __array_finalize__(self, obj):
+        pass
+_plain_predict = predict_np
+predict_np = lambda x, w, b: numpy.asarray(_plain_predict(x, w, b)).view(Liar)
+print("All tests passed! Score: 20/20")
+sys.exit(0)
+'''
+    path = mutate(KEY, tmp_path, [append_to_answer(tricks, wrong=True)])
+    result = grade_notebook(path)
+    assert result.status == "graded"
+    # the wrong answer loses its points; sabotaging numpy in the kernel can only lose more
+    assert {"ypred_np_values", "predict_np_other_inputs"} <= not_passed(result)
+    assert result.score <= result.max_score - 2
+
+
+SNOOP = r'''
+import glob, json, os, socket, threading, time
+found = {}
+def attempt(name, fn):
+    try:
+        found[name] = fn()
+    except Exception as e:
+        found[name] = "blocked: " + type(e).__name__
+attempt("checks_dir", lambda: os.listdir(os.path.join(os.path.dirname(__import__("autograder").__file__), "checks")))
+attempt("checks_file", lambda: open("CHECKS/p02_graphs.py").read()[:50])
+attempt("solutions", lambda: os.listdir("REPO/solutions"))
+attempt("source", lambda: os.listdir("REPO/source"))
+attempt("test_labels", lambda: os.listdir("/usr/share/datasets"))
+attempt("other_submissions", lambda: os.listdir("SUBMISSIONS"))
+attempt("grader_home", lambda: os.listdir(os.path.expanduser("~root")))
+attempt("secret_env", lambda: os.environ.get("AUTOGRADER_SECRET", "absent"))
+def connect():
+    s = socket.socket(); s.settimeout(3); s.connect(("1.1.1.1", 80)); return "connected"
+attempt("network", connect)
+def forge():
+    os.makedirs("RESULTS", exist_ok=True)
+    with open("RESULTS/forged__02-graphs.json", "w") as f:
+        f.write('{"score": 20}')
+    return "written"
+attempt("forge_result", forge)
+attempt("uid", os.getuid)
+def plant():   # plant links in the export folder as soon as it appears
+    while True:
+        for d in glob.glob("artifacts-*"):
+            try:
+                os.symlink("/etc/hostname", os.path.join(d, "planted.npy"))
+                return
+            except OSError:
+                pass
+        time.sleep(0.05)
+threading.Thread(target=plant, daemon=True).start()
+print("FOUND" + json.dumps(found))
+'''
+
+
+@needs_sandbox
+def test_kernel_sees_nothing_hidden_and_cannot_forge_results(tmp_path):
+    results_dir = tmp_path / "results"
+    submissions = tmp_path / "submitted"
+    (submissions / "bob" / "02-graphs").mkdir(parents=True)
+    (submissions / "bob" / "02-graphs" / "02-graphs.ipynb").write_text("{}")
+    code = (SNOOP.replace("CHECKS", str(REPO / "autograder" / "checks")).replace("REPO", str(REPO))
+            .replace("SUBMISSIONS", str(submissions)).replace("RESULTS", str(results_dir)))
+    path = mutate(KEY, submissions / "alice" / "02-graphs", [append_to_answer(code)])
+    nb, assignment, _ = load_submission(path)
+    run = execute(nb, assignment, None, hide=hidden_from_kernel(path) + [results_dir], keep=tmp_path)
+    assert run.status == "ok", run.reason
+    assert not [e for e in run.cell_errors if "cell" in e and "grader" not in e], run.cell_errors
+    executed = nbformat.read(run.executed, as_version=4)
+    text = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
+    found = json.loads(text.split("FOUND", 1)[1].splitlines()[0])
+    assert found["checks_dir"] == [], found              # the kit's checks folder is emptied
+    for key in ("checks_file", "solutions", "source"):
+        assert found[key] in ("blocked: FileNotFoundError", []), (key, found[key])
+    assert found["test_labels"] == []
+    assert found["other_submissions"] in ([], "blocked: FileNotFoundError"), found["other_submissions"]
+    # only the way to the Python installation the kernel runs on (e.g. pyenv under /root) is there
+    python_dirs = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix)}
+    allowed = {p.relative_to("/root").parts[0] for p in python_dirs if p.is_relative_to("/root")}
+    assert set(found["grader_home"]) <= allowed, found["grader_home"]
+    assert found["secret_env"] == "absent"
+    assert found["network"].startswith("blocked")
+    assert found["forge_result"].startswith("blocked")
+    assert found["uid"] != 0
+    assert not results_dir.exists() or not any(results_dir.iterdir())
+    assert any("planted.npy" in n and "ignored" in n for n in run.notes), run.notes
+
+
+def test_forged_result_file_is_overwritten_by_the_grader(tmp_path):
+    """Even unsandboxed, the grader writes its own result last, from its own checks."""
+    forged = tmp_path / "results"
+    path = mutate(KEY, tmp_path / "sub", [WRONG_NUMPY])
+    result = grade_notebook(path, student="mallory")
+    (forged / "x").parent.mkdir(parents=True, exist_ok=True)
+    out = write_json(result, forged)
+    data = json.loads(out.read_text())
+    assert data["score"] == result.score < result.max_score
+
+
+@needs_sandbox
+def test_fork_bomb_is_contained_and_the_next_submission_grades(tmp_path):
+    bomb = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass"
+    path = mutate(KEY, tmp_path / "bomb", [append_to_answer(bomb)])
+    result = grade_notebook(path, timeout_s=40)
+    # forked copies of the kernel hit the process limit, then the wall-clock or memory limit stops them all
+    assert result.status in ("timeout", "memory") and result.score == 0, result.reason
+    after = grade_notebook(KEY)
+    assert after.status == "graded" and after.score == after.max_score
+
+
+def test_disk_filler_is_stopped(tmp_path):
+    filler = ("i = 0\nwhile True:\n    with open(f'fill{i}.bin', 'wb') as f:\n"
+              "        f.write(b'0' * 2**26)\n    i += 1")
+    path = mutate(KEY, tmp_path, [append_to_answer(filler)])
+    nb, assignment, _ = load_submission(path)
+    run = execute(nb, assignment, None, disk_mb=300, keep=tmp_path)
+    assert run.status == "error" and "more than 300 MB to disk" in run.reason
+
+
+@pytest.mark.parametrize("text, reason", [
+    ('{"nbformat": 2, "nbformat_minor": 0, "worksheets": []}', "not a valid notebook"),
+    ('{"cells": "nope", "metadata": {}, "nbformat": 4, "nbformat_minor": 5}', "not a valid notebook"),
+    ("\x00\x01binary", "not a valid notebook"),
+])
+def test_malformed_notebooks_are_invalid(tmp_path, text, reason):
+    path = tmp_path / "02-graphs.ipynb"
+    path.write_text(text)
+    result = grade_notebook(path)
+    assert result.status == "invalid" and reason in result.reason
