@@ -8,6 +8,8 @@ an unguessable name, so nothing the student writes beforehand can pass for an ar
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import base64
 import inspect
 import io
@@ -50,6 +52,7 @@ class Execution:
     executed: Path | None = None     # the executed notebook, for feedback
     notes: list[str] = field(default_factory=list)
     job: Path | None = None          # the job folder (the caller removes it)
+    warm: bool = False               # the kernel was started before the submission came
 
 
 # -- building the notebook that runs ----------------------------------------------------------
@@ -100,8 +103,9 @@ _ag_export()
 '''
 
 
-def build_run_notebook(nb, assignment: Assignment, out_dir: str, hidden: dict | None, seed: int, device: str):
-    cells = [nbformat.v4.new_code_cell(preamble_source(assignment, seed, device), metadata={"ag_role": "preamble"})]
+def build_run_notebook(nb, assignment: Assignment, out_dir: str, hidden: dict | None, preamble: str):
+    """Preamble (already run by the warm kernel), the student's code cells, then the export cell."""
+    cells = [nbformat.v4.new_code_cell(preamble, metadata={"ag_role": "preamble"})]
     for i, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
             cells.append(nbformat.v4.new_code_cell(cell.source, metadata={"ag_index": i}))
@@ -213,21 +217,35 @@ def _kill(procs) -> None:
     psutil.wait_procs(procs, timeout=5)
 
 
-def execute(nb, assignment: Assignment, hidden: dict | None = None, *, seed: int = DEFAULT_SEED,
-            device: str = "cpu", timeout_s: float | None = None, memory_mb: float | None = None,
-            keep: Path | None = None, hide: list[Path] = (), isolate: bool = True,
-            disk_mb: float = DISK_MB) -> Execution:
-    """Run the notebook ``nb`` (validated, normalised) for ``assignment``; never raises for student faults.
+@dataclass
+class Job:
+    """A kernel started (and its preamble run) before the submission it will run is known."""
 
-    ``hide``: folders the kernel must not see (the course, other submissions, the grader's outputs).
-    """
-    timeout_s = timeout_s or assignment.timeout_s
-    memory_mb = memory_mb or assignment.memory_mb
+    key: tuple
+    folder: Path
+    work: Path
+    proc: subprocess.Popen
+    sandboxed: bool
+    why: str
+
+    def discard(self) -> None:
+        _kill(_tree(psutil.Process(self.proc.pid)) if self.proc.poll() is None else [])
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _outermost(paths) -> frozenset:
+    paths = {Path(p).resolve() for p in paths}
+    return frozenset(p for p in paths if not any(p != q and p.is_relative_to(q) for q in paths))
+
+
+def start_job(assignment: Assignment, *, seed: int = DEFAULT_SEED, device: str = "cpu", hide=(),
+              keep: Path | None = None, isolate: bool = True, timeout_s: float | None = None) -> Job:
+    """Start a kernel for ``assignment`` in a fresh job folder and run the preamble (imports, seeds)."""
+    key = (assignment.name, seed, device, _outermost(hide), keep, isolate)
     job = Path(tempfile.mkdtemp(prefix="ag-job-", dir=keep))
     work, runtime = job / "work", job / "runtime"
     for folder in (work, runtime, work / ".ipython", work / ".matplotlib"):
         folder.mkdir()
-    nbformat.write(nb, work / assignment.notebook)
     sandboxed, why = sandbox.available() if isolate else (False, "sandbox not requested")
     data_binds = {}
     if assignment.fashion_mnist and sandboxed:
@@ -244,26 +262,82 @@ def execute(nb, assignment: Assignment, hidden: dict | None = None, *, seed: int
 
         link_imagenet(work / ".keras", binds=data_binds if sandboxed else None)
     if sandboxed:
+        limit = int((timeout_s or assignment.timeout_s) * 4) + 60
         argv = sandbox.kernel_command(KERNEL_ARGV, work=work, runtime=runtime, hide=list(hide),
-                                      data_binds=data_binds, limits=sandbox.Limits(cpu_s=int(timeout_s * 4) + 60))
+                                      data_binds=data_binds, limits=sandbox.Limits(cpu_s=limit), device=device)
         sandbox.prepare(job, work, runtime)
     else:
         if isolate:
             sandbox.warn_unavailable(why)
         argv = KERNEL_ARGV
     write_kernelspec(job, argv)
-    (job / "job.json").write_text(json.dumps({"ipc": sandboxed}))
-    out_dir = work / f"artifacts-{secrets.token_hex(8)}"
-    run_nb = build_run_notebook(nb, assignment, str(out_dir), hidden, seed, device)
-    nbformat.write(run_nb, job / "run.ipynb")
-
-    start = time.monotonic()
-    peak = 0.0
+    (job / "job.json").write_text(json.dumps({"ipc": sandboxed, "preamble": preamble_source(assignment, seed, device)}))
     proc = subprocess.Popen(
         [sys.executable, "-m", "autograder.execute", str(job)],
         cwd=work, env=kernel_env(job, work, device), start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=open(job / "worker.log", "wb"),
     )
+    return Job(key, job, work, proc, sandboxed, why)
+
+
+_warm: dict[tuple, Job] = {}
+
+
+def _take_warm(key: tuple) -> Job | None:
+    job = _warm.pop(key, None)
+    for other in _warm.values():  # a different assignment came: the other warm kernels are not needed
+        other.discard()
+    _warm.clear()
+    if job is not None and job.proc.poll() is not None:  # it died while waiting
+        job.discard()
+        return None
+    return job
+
+
+def discard_warm() -> None:
+    _take_warm(())
+
+
+atexit.register(discard_warm)
+
+
+def execute(nb, assignment: Assignment, hidden: dict | None = None, *, seed: int = DEFAULT_SEED,
+            device: str = "cpu", timeout_s: float | None = None, memory_mb: float | None = None,
+            keep: Path | None = None, hide: list[Path] = (), isolate: bool = True,
+            disk_mb: float = DISK_MB, prewarm: bool = False) -> Execution:
+    """Run the notebook ``nb`` (validated, normalised) for ``assignment``; never raises for student faults.
+
+    ``hide``: folders the kernel must not see (the course, other submissions, the grader's outputs).
+    ``prewarm``: when done, start the kernel for the next submission of the same assignment, so a batch
+    never waits for kernel start-up and heavy imports.
+    """
+    options = dict(seed=seed, device=device, hide=hide, keep=keep, isolate=isolate, timeout_s=timeout_s)
+    job = _take_warm((assignment.name, seed, device, _outermost(hide), keep, isolate))
+    warm = job is not None
+    job = job or start_job(assignment, **options)
+    execution = run_job(job, nb, assignment, hidden, timeout_s=timeout_s or assignment.timeout_s,
+                        memory_mb=memory_mb or assignment.memory_mb, disk_mb=disk_mb)
+    execution.warm = warm
+    if prewarm:
+        _warm[job.key] = start_job(assignment, **options)
+    return execution
+
+
+def run_job(job: Job, nb, assignment: Assignment, hidden: dict | None, *, timeout_s: float, memory_mb: float,
+            disk_mb: float) -> Execution:
+    """Give the started kernel its submission, watch the limits, collect the exported files."""
+    work = job.work
+    nbformat.write(nb, work / assignment.notebook)
+    out_dir = work / f"artifacts-{secrets.token_hex(8)}"
+    settings = json.loads((job.folder / "job.json").read_text())
+    run_nb = build_run_notebook(nb, assignment, str(out_dir), hidden, settings["preamble"])
+    nbformat.write(run_nb, job.folder / "run.ipynb")
+    (job.folder / "go.tmp").write_text("go")
+    (job.folder / "go.tmp").replace(job.folder / "go")
+
+    start = time.monotonic()
+    peak = 0.0
+    proc = job.proc
     watched = psutil.Process(proc.pid)
     status, reason = "ok", ""
     ticks = 0
@@ -282,55 +356,79 @@ def execute(nb, assignment: Assignment, hidden: dict | None = None, *, seed: int
         if status != "ok":
             _kill(procs)
             break
-        time.sleep(0.1)
+        time.sleep(0.05)
     _kill([p for p in _tree(watched)][1:])  # stray children of the kernel
     wall = time.monotonic() - start
 
     outcome = {}
     try:
-        outcome = json.loads((job / "outcome.json").read_text())
+        outcome = json.loads((job.folder / "outcome.json").read_text())
     except (OSError, ValueError):
         pass
     if status == "ok" and outcome.get("error"):
         status, reason = "error", outcome["error"]
     elif status == "ok" and proc.returncode != 0:
         status, reason = "error", f"the execution worker exited with code {proc.returncode}"
-    executed = job / "executed.ipynb"
-    artifacts, rejected = collect_artifacts(out_dir, job / "collected") if status != "timeout" else (None, [])
-    notes = [] if sandboxed else [f"not sandboxed: {why}"]
+    executed = job.folder / "executed.ipynb"
+    artifacts, rejected = collect_artifacts(out_dir, job.folder / "collected") if status != "timeout" else (None, [])
+    notes = [] if job.sandboxed else [f"not sandboxed: {job.why}"]
     return Execution(
         status=status, reason=reason, artifacts=artifacts,
         cell_errors=outcome.get("cell_errors", []),
         wall_s=round(wall, 2), peak_rss_mb=round(peak, 1),
         executed=executed if executed.is_file() else None,
-        notes=notes + rejected, job=job,
+        notes=notes + rejected, job=job.folder,
     )
 
 
 # -- the worker process -----------------------------------------------------------------------
 
+async def _drive(job: Path, client, preamble) -> object:
+    """Start the kernel, run the preamble, wait for the submission ("go"), then run its cells."""
+    from jupyter_core.utils import ensure_async
+
+    parent = os.getppid()
+    client.reset_execution_trackers()
+    async with client.async_setup_kernel():
+        await client.async_wait_for_reply(await ensure_async(client.kc.kernel_info()))
+        await client.async_execute_cell(preamble, 0, execution_count=1)
+        while not (job / "go").exists():
+            if os.getppid() != parent:  # the grader is gone: nothing will come
+                return None
+            await asyncio.sleep(0.02)
+        run = nbformat.read(job / "run.ipynb", as_version=4)
+        run.cells[0] = preamble
+        client.nb = run
+        for index, cell in enumerate(run.cells[1:], start=1):
+            await client.async_execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
+    return client.nb
+
+
 def _worker(job: Path) -> int:
+    from jupyter_client.manager import AsyncKernelManager
     from nbclient import NotebookClient
     from nbclient.exceptions import DeadKernelError
 
-    from jupyter_client.manager import KernelManager
-
-    nb = nbformat.read(job / "run.ipynb", as_version=4)
     settings = json.loads((job / "job.json").read_text())
-    km = KernelManager(kernel_name=KERNEL_NAME, connection_file=str(job / "runtime" / "kernel.json"))
+    preamble = nbformat.v4.new_code_cell(settings["preamble"], metadata={"ag_role": "preamble"})
+    km = AsyncKernelManager(kernel_name=KERNEL_NAME, connection_file=str(job / "runtime" / "kernel.json"))
     if settings["ipc"]:  # the sandboxed kernel has no network, not even loopback: talk over unix sockets
         km.transport = "ipc"
         km.ip = str(job / "runtime" / "kernel")
-    client = NotebookClient(nb, km=km, kernel_name=KERNEL_NAME, allow_errors=True, timeout=None,
-                            startup_timeout=120, record_timing=False,
+    client = NotebookClient(nbformat.v4.new_notebook(cells=[preamble]), km=km, kernel_name=KERNEL_NAME,
+                            allow_errors=True, timeout=None, startup_timeout=120, record_timing=False,
                             resources={"metadata": {"path": os.getcwd()}})
     outcome: dict = {"error": "", "cell_errors": []}
+    nb = None
     try:
-        client.execute()
+        nb = asyncio.run(_drive(job, client, preamble))
+        if nb is None:
+            return 0
     except DeadKernelError:
         outcome["error"] = "the kernel died while running the notebook (it exited or crashed)"
     except Exception as e:  # nbclient/kernel failures are results too
         outcome["error"] = f"the notebook could not be executed: {type(e).__name__}: {str(e)[:300]}"
+    nb = client.nb
     for cell in nb.cells:
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":

@@ -7,6 +7,8 @@ import importlib
 import os
 import platform
 import shutil
+import subprocess
+import threading
 import time
 from importlib import metadata
 from pathlib import Path
@@ -20,6 +22,10 @@ from autograder.checks.runner import list_checks, run_checks
 from autograder.execute import DEFAULT_SEED, execute
 from autograder.paths import course_dir
 from autograder.results import SubmissionResult
+
+# The grader evaluates exported models with the same numerics flags as the kernel (and quietly).
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 LIBRARIES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "scikit-learn", "nbclient", "nbgrader")
 
@@ -91,12 +97,37 @@ def load_submission(path: Path, root=None):
     return fixed, assignment, notes
 
 
+def resolve_device(device: str) -> str:
+    """``auto`` means the GPU when an NVIDIA driver answers, else the CPU."""
+    if device != "auto":
+        return device
+    smi = shutil.which("nvidia-smi")
+    if smi and subprocess.run([smi, "-L"], capture_output=True).returncode == 0:
+        return "gpu"
+    return "cpu"
+
+
+_preloaded: set = set()
+
+
+def _preload(assignment) -> None:
+    """Import the checks' heavy libraries while the kernel runs, not after it."""
+    if assignment.uses_tensorflow and "tf" not in _preloaded:
+        _preloaded.add("tf")
+        threading.Thread(target=lambda: importlib.import_module("tensorflow"), daemon=True).start()
+
+
 def grade_notebook(path: str | Path, *, device: str = "cpu", seed: int = DEFAULT_SEED, student: str = "",
                    timeout_s: float | None = None, memory_mb: float | None = None,
-                   keep_jobs: bool = False, keep_artifacts: str | Path | None = None) -> SubmissionResult:
-    """Grade one notebook. ``keep_artifacts``: copy the exported files there (tests re-check them offline)."""
+                   keep_jobs: bool = False, keep_artifacts: str | Path | None = None,
+                   prewarm: bool = False) -> SubmissionResult:
+    """Grade one notebook. ``keep_artifacts``: copy the exported files there (tests re-check them offline).
+
+    ``prewarm``: start the next kernel of this assignment as soon as this one is done (batches).
+    """
     path = Path(path)
     t0 = time.monotonic()
+    device = resolve_device(device)
     env = dict(environment(device), seed=seed)
     try:
         nb, assignment, hygiene_notes = load_submission(path)
@@ -104,8 +135,9 @@ def grade_notebook(path: str | Path, *, device: str = "cpu", seed: int = DEFAULT
         return SubmissionResult(assignment="", submission=str(path), student=student, status="invalid",
                                 reason=str(e), environment=env)
     hidden = hidden_inputs(assignment)
+    _preload(assignment)
     run = execute(nb, assignment, hidden, seed=seed, device=device, timeout_s=timeout_s, memory_mb=memory_mb,
-                  hide=hidden_from_kernel(path))
+                  hide=hidden_from_kernel(path), prewarm=prewarm)
     result = SubmissionResult(assignment=assignment.name, submission=str(path), student=student,
                               status="graded", environment=env, notes=hygiene_notes + run.notes + run.cell_errors)
     if run.status in ("timeout", "memory") or run.artifacts is None:
@@ -120,7 +152,7 @@ def grade_notebook(path: str | Path, *, device: str = "cpu", seed: int = DEFAULT
         result.timings["checks_s"] = round(time.monotonic() - t1, 2)
         if run.status == "error":  # kernel died after the export: grade what was exported, say why
             result.notes.append(run.reason)
-    result.timings.update(execute_s=run.wall_s, total_s=round(time.monotonic() - t0, 2))
+    result.timings.update(execute_s=run.wall_s, total_s=round(time.monotonic() - t0, 2), warm_kernel=run.warm)
     result.environment["peak_rss_mb"] = run.peak_rss_mb
     if keep_artifacts is not None and run.artifacts is not None:
         shutil.copytree(run.artifacts, keep_artifacts, dirs_exist_ok=True)

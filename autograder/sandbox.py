@@ -69,7 +69,7 @@ def _is_within(path: Path, other: Path) -> bool:
 
 
 def kernel_command(kernel: list[str], *, work: Path, runtime: Path, hide: list[Path], data_binds: dict[Path, Path],
-                   limits: Limits) -> list[str]:
+                   limits: Limits, device: str = "cpu") -> list[str]:
     """The launcher + bwrap command that runs ``kernel`` (its argv) isolated."""
     kit = Path(__file__).resolve().parent
     expose = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, Path(sys.executable).resolve().parent)}
@@ -108,7 +108,10 @@ def kernel_command(kernel: list[str], *, work: Path, runtime: Path, hide: list[P
              # in its own PID namespace the kernel's parent is PID 1: its parent poller would shut it down
              "--unsetenv", "JPY_PARENT_PID"]
     if not root:
-        bwrap.insert(1, "--unshare-user")  # an unprivileged grader makes its namespaces through a user namespace
+        bwrap.insert(1, "--unshare-user")
+    if device != "cpu":  # the GPU's device nodes
+        for node in sorted(Path("/dev").glob("nvidia*")) + sorted(Path("/dev/dri").glob("*")):
+            bwrap += ["--dev-bind", str(node), str(node)]  # an unprivileged grader makes its namespaces through a user namespace
     for _, args in ops:
         bwrap += args
     # A root grader mounts as root, then the kernel drops to `nobody` inside the sandbox: no capabilities,
