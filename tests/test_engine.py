@@ -1,6 +1,7 @@
 """The grading engine on submissions that never reach the checks: each still gets one result with a reason."""
 
 import json
+import time
 
 import nbformat
 import numpy as np
@@ -93,3 +94,32 @@ def test_selfcheck_runs_the_public_checks_on_live_objects(capsys):
     assert "✓ ypred_np_shape" in out and "1 hidden check(s)" in out
     assert check("02.numpy", {"ypred_np": np.sum(w * x, axis=1)}) is False
     assert "✗ ypred_np_values" in capsys.readouterr().out
+
+
+def test_warm_kernel_gives_the_same_verdict_and_is_cleaned_up(tmp_path):
+    import psutil
+
+    from autograder.execute import discard_warm
+
+    path = notebook(tmp_path / "02-graphs.ipynb", "def predict_np(x, w, b):\n    return np.sum(w * x, axis=1) + b")
+    cold = grade_notebook(path, prewarm=True)
+    warm = grade_notebook(path, prewarm=True)
+    assert (cold.timings["warm_kernel"], warm.timings["warm_kernel"]) == (False, True)
+    assert [c.to_dict() for c in cold.checks] == [c.to_dict() for c in warm.checks]
+    assert cold.score == warm.score == 3  # the three 02.numpy checks
+    discard_warm()
+
+    def kernels():
+        found = []
+        for p in psutil.Process().children(recursive=True):
+            try:
+                if "ipykernel" in " ".join(p.cmdline()) and p.status() != psutil.STATUS_ZOMBIE:
+                    found.append(p)
+            except psutil.Error:
+                pass
+        return found
+
+    deadline = time.monotonic() + 10
+    while kernels() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert kernels() == []
