@@ -19,9 +19,23 @@ def _graded(path: str, **kw):
 
 
 @pytest.fixture(scope="session")
-def graded_key():
-    """Grade an assignment's answer key once per test session (returns a SubmissionResult)."""
-    return lambda name: _graded(str(assignments.get(name).solution_notebook(REPO)))
+def graded_key(tmp_path_factory):
+    """Grade an assignment's answer key once per test session (returns a SubmissionResult).
+
+    Its exported files are kept in ``key_artifacts(name)``, for tests that re-check edited copies of them.
+    """
+    root = tmp_path_factory.getbasetemp() / "key-artifacts"
+    return lambda name: _graded(str(assignments.get(name).solution_notebook(REPO)), keep_artifacts=str(root / name))
+
+
+@pytest.fixture(scope="session")
+def key_artifacts(graded_key, tmp_path_factory):
+    """The folder of the answer key's exported files (the key is graded once, shared with ``graded_key``)."""
+    def folder(name):
+        graded_key(name)
+        return tmp_path_factory.getbasetemp() / "key-artifacts" / name
+
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -86,6 +86,7 @@ def _to_result(item, mark, report, call) -> CheckResult:
 def _pytest(module: str, collector: _Collector, extra: list[str]) -> None:
     path = importlib.import_module(module).__file__
     args = [path, *extra, "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:stepwise",
+            "-p", "no:unraisableexception",  # its gc.collect() x4 per run costs ~1 s with TensorFlow loaded
             "--capture=no", "-c", os.devnull, "--rootdir", os.path.dirname(path),
             "-W", "ignore::pytest.PytestAssertRewriteWarning"]
     code = pytest.main(args, plugins=[collector])
