@@ -58,6 +58,10 @@ class Artifacts:
             raise MissingAnswer(f"`{name}` is larger than {MAX_FILE_BYTES // 2**20} MiB", raised=False)
         return path
 
+    def path(self, name: str, suffix: str) -> Path:
+        """The checked path of an exported file (for readers of their own, e.g. a .keras zip's config.json)."""
+        return self._path(name, suffix)
+
     def array(self, name: str) -> np.ndarray:
         if name not in self._cache:
             a = np.load(self._path(name, ".npy"), allow_pickle=False)

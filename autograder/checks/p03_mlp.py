@@ -254,7 +254,7 @@ def keras_config(art, name):
     """The saved model's config.json (read as JSON from the .keras zip: nothing is deserialised)."""
 
     def read():
-        path = art._path(name, ".keras")
+        path = art.path(name, ".keras")
         try:
             with zipfile.ZipFile(path) as z:
                 info = z.getinfo("config.json")
