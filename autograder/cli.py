@@ -1,8 +1,9 @@
-"""Command line: ``autograder release | grade | main | data`` (also ``python -m autograder``)."""
+"""Command line: ``autograder release | grade | main | calibrate | data`` (also ``python -m autograder``)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -28,23 +29,115 @@ def cmd_release(args) -> int:
     return 0
 
 
-def cmd_grade(args) -> int:
-    from autograder.grade import grade_notebook
-    from autograder.report import table, write_json
+def _timeouts(values) -> tuple[float | None, dict]:
+    """``--timeout 60`` (every notebook) and/or ``--timeout 01-sklearn=20`` (one assignment)."""
+    default, per = None, {}
+    for v in values or []:
+        if "=" in v:
+            name, sec = v.split("=", 1)
+            per[name] = float(sec)
+        else:
+            default = float(v)
+    return default, per
 
-    notebooks = find_notebooks(args.paths)
-    if not notebooks:
+
+def cmd_grade(args) -> int:
+    from collections import Counter
+
+    from autograder import batch
+    from autograder.exports import export_all
+    from autograder.report import table
+
+    out = Path(args.out)
+    subs, warnings = batch.discover(args.paths)
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    if not subs:
         print(f"no notebooks found in {' '.join(args.paths)}", file=sys.stderr)
         return 2
-    results = []
-    for nb in notebooks:
-        r = grade_notebook(nb, device=args.device, seed=args.seed, timeout_s=args.timeout)
-        results.append(r)
-        write_json(r, Path(args.out))
-        print(f"{r.status:<8} {r.score:g}/{r.max_score:g}  {nb}", file=sys.stderr)
-    print(table(results, details=not args.brief))
-    print(f"\nJSON results in {args.out}/")
+    if args.shard:
+        subs = batch.shard(subs, *batch.parse_shard(args.shard))
+    subs = batch.select(subs, args.student or (), args.assignment or ())
+    regrade = args.regrade
+    if args.status:
+        subs = [s for s in subs if (r := batch.read_result(batch.result_path(out, s))) and r.status in args.status]
+        regrade = True
+    timeout, per = _timeouts(args.timeout)
+    options = batch.BatchOptions(workers=args.workers, seed=args.seed, device=args.device, timeout=timeout,
+                                 timeouts=per, memory_mb=args.memory, regrade=regrade, progress=not args.no_progress)
+    try:
+        run = batch.run_batch(subs, out, options)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: the results so far are in {out / batch.RESULTS}/; run the same command again to "
+              "grade the rest", file=sys.stderr)
+        return 130
+    results = [r for s in subs if (r := batch.read_result(batch.result_path(out, s))) is not None]
+    print(table(results, details=args.details or (not args.brief and len(results) <= 10)))
+    counts = Counter(r.status for r in results)
+    print(f"\n{len(results)} submissions ({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}); "
+          f"{len(run.graded)} graded now in {run.wall_s:.1f} s with {options.workers or os.cpu_count()} workers, "
+          f"{len(run.skipped)} already graded")
+    if not args.no_export:
+        written = export_all(batch.load_results(out), out, gradebook=args.gradebook, feedback=not args.no_feedback)
+        print("exports: " + ", ".join(str(p) for p in written.values()))
+    print(f"results in {out / batch.RESULTS}/")
     return 0
+
+
+def cmd_merge(args) -> int:
+    from autograder import batch
+    from autograder.exports import export_all
+
+    count, warnings = batch.merge(args.shards, args.out)
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    written = export_all(batch.load_results(Path(args.out)), Path(args.out), gradebook=args.gradebook,
+                         feedback=not args.no_feedback)
+    print(f"merged {count} results from {len(args.shards)} shards into {args.out}; exports: "
+          + ", ".join(str(p) for p in written.values()))
+    return 0 if count else 1
+
+
+def cmd_export(args) -> int:
+    from autograder import batch
+    from autograder.exports import export_all
+
+    if args.classroom:
+        from autograder.exports.classroom import workflow
+
+        text = workflow(args.classroom)
+        if args.output:
+            Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.output).write_text(text)
+            print(f"wrote {args.output}")
+        else:
+            print(text, end="")
+        return 0
+    results = batch.load_results(Path(args.folder))
+    if not results:
+        print(f"no results in {Path(args.folder) / batch.RESULTS}", file=sys.stderr)
+        return 2
+    written = export_all(results, Path(args.folder), gradebook=args.gradebook, feedback=not args.no_feedback)
+    print("exports: " + ", ".join(str(p) for p in written.values()))
+    return 0
+
+
+def cmd_gradescope(args) -> int:
+    from autograder import gradescope
+
+    if args.action == "build":
+        secret = Path(args.secret_file).read_text().strip() if args.secret_file else None
+        print(f"wrote {gradescope.build_zip(args.output, args.assignment, secret, args.root)}")
+        return 0
+    r = gradescope.run(args.submission, args.results, args.assignment, args.metadata, args.timeout)
+    print(f"{r.status} {r.score:g}/{r.max_score:g} -> {args.results}")
+    return 0
+
+
+def cmd_ci(args) -> int:
+    from autograder.ci import main_cli
+
+    return main_cli(args)
 
 
 def cmd_main(args) -> int:
@@ -71,6 +164,12 @@ def cmd_main(args) -> int:
     return 1 if problems else 0
 
 
+def cmd_calibrate(args) -> int:
+    from autograder.calibrate import main_cli
+
+    return main_cli(args)
+
+
 def cmd_data(args) -> int:
     from autograder.data import load_fashion_mnist
 
@@ -89,19 +188,84 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("assignments", nargs="*")
     r.set_defaults(func=cmd_release)
 
-    g = sub.add_parser("grade", help="grade notebooks (files or folders)")
+    g = sub.add_parser("grade", help="grade notebooks or a class (files or folders; nbgrader's submitted/ too)")
     g.add_argument("paths", nargs="+")
-    g.add_argument("--out", default="grades", help="folder for the JSON results (default: grades/)")
+    g.add_argument("--out", default="grades", help="folder for results/ and the exports (default: grades/)")
+    g.add_argument("--workers", type=int, default=0, help="notebooks graded in parallel (default: the cores)")
     g.add_argument("--device", choices=["cpu", "gpu", "auto"], default="cpu")
     g.add_argument("--seed", type=int, default=1234)
-    g.add_argument("--timeout", type=float, default=None, help="seconds per notebook (default: per assignment)")
+    g.add_argument("--timeout", action="append", metavar="[ASSIGNMENT=]SECONDS",
+                   help="seconds per notebook, for all or one assignment (default: per assignment; repeatable)")
+    g.add_argument("--memory", type=float, default=None, help="MB per notebook (default: per assignment)")
+    g.add_argument("--shard", default=None, metavar="I/N", help="grade only shard I of N (1-based)")
+    g.add_argument("--student", action="append", help="only this student (repeatable)")
+    g.add_argument("--assignment", action="append", help="only this assignment (repeatable)")
+    g.add_argument("--status", action="append", help="re-grade the submissions recorded with this status")
+    g.add_argument("--regrade", action="store_true", help="grade again even if a result for the same bytes exists")
+    g.add_argument("--gradebook", default=None, help="update this nbgrader gradebook.db (default: OUT/gradebook.db)")
+    g.add_argument("--no-export", action="store_true", help="record results only (e.g. a shard)")
+    g.add_argument("--no-feedback", action="store_true", help="skip the HTML feedback pages")
+    g.add_argument("--no-progress", action="store_true")
     g.add_argument("--brief", action="store_true", help="one line per submission")
+    g.add_argument("--details", action="store_true", help="every check of every submission")
     g.set_defaults(func=cmd_grade)
+
+    mg = sub.add_parser("merge", help="combine the results of shards (folders written by grade --shard) and export")
+    mg.add_argument("shards", nargs="+")
+    mg.add_argument("--out", required=True)
+    mg.add_argument("--gradebook", default=None)
+    mg.add_argument("--no-feedback", action="store_true")
+    mg.set_defaults(func=cmd_merge)
+
+    ex = sub.add_parser("export", help="write grades.csv, gradebook.db, Gradescope results.json, HTML feedback "
+                                       "from a grade folder; or a GitHub Classroom workflow")
+    ex.add_argument("folder", nargs="?", default="grades")
+    ex.add_argument("--gradebook", default=None)
+    ex.add_argument("--no-feedback", action="store_true")
+    ex.add_argument("--classroom", metavar="ASSIGNMENT", help="print the GitHub Classroom workflow of ASSIGNMENT")
+    ex.add_argument("-o", "--output", default=None, help="with --classroom: write the workflow there")
+    ex.set_defaults(func=cmd_export)
+
+    gs = sub.add_parser("gradescope", help="build Gradescope's autograder zip, or grade inside its container")
+    gs_sub = gs.add_subparsers(dest="action", required=True)
+    gb = gs_sub.add_parser("build", help="write the autograder zip (setup.sh, run_autograder, the kit)")
+    gb.add_argument("-o", "--output", default="autograder.zip")
+    gb.add_argument("--assignment", default=None, help="grade every upload as this assignment")
+    gb.add_argument("--secret-file", default=None, help="file with AUTOGRADER_SECRET (the hidden inputs' seed)")
+    gb.set_defaults(func=cmd_gradescope)
+    gr = gs_sub.add_parser("run", help="grade a submission folder, write results.json (run_autograder calls this)")
+    gr.add_argument("submission", nargs="?", default="/autograder/submission")
+    gr.add_argument("--results", default="/autograder/results/results.json")
+    gr.add_argument("--metadata", default=None, help="Gradescope's submission_metadata.json")
+    gr.add_argument("--assignment", default=None)
+    gr.add_argument("--timeout", type=float, default=None)
+    gr.set_defaults(func=cmd_gradescope)
+
+    ci = sub.add_parser("ci", help="fail unless answer keys score full marks, blanks 0, every mutant is caught "
+                                   "and release/ is fresh")
+    ci.add_argument("assignments", nargs="*", help="default: every practical with a source notebook")
+    ci.add_argument("--workers", type=int, default=0)
+    ci.add_argument("--out", default=None, help="keep the graded results there (default: a temporary folder)")
+    ci.add_argument("--skip", action="append", choices=["keys", "mutants", "stale"], default=[])
+    ci.set_defaults(func=cmd_ci)
 
     m = sub.add_parser("main", help="grade the answer keys and blank releases of every practical")
     m.add_argument("--out", default="grades/kit")
     m.add_argument("--device", choices=["cpu", "gpu", "auto"], default="cpu")
     m.set_defaults(func=cmd_main)
+
+    c = sub.add_parser("calibrate", help="grade an answer key under K seeds and write checks/thresholds/NAME.json")
+    c.add_argument("assignments", nargs="*", help="default: every practical that has a thresholds file")
+    c.add_argument("--k", type=int, default=5, help="number of seeds (default 5, from the grading seed up)")
+    c.add_argument("--seeds", default=None, help="comma-separated seeds (overrides --k)")
+    c.add_argument("--margin", type=float, default=0.02, help="margin for new keys (existing keys keep theirs)")
+    c.add_argument("--device", choices=["cpu", "gpu", "auto"], default="cpu")
+    c.add_argument("--timeout", type=float, default=None, help="seconds per notebook (default: per assignment)")
+    c.add_argument("--workers", type=int, default=1, help="seeds graded in parallel")
+    c.add_argument("--dry-run", action="store_true", help="print the derived thresholds, write nothing")
+    c.add_argument("--wrong", action="append", metavar="KEY=VALUE",
+                   help="record a known-wrong value of KEY (e.g. chance level); the threshold must reject it")
+    c.set_defaults(func=cmd_calibrate)
 
     d = sub.add_parser("data", help="put Fashion-MNIST in Keras' cache (from Debian's package, else download)")
     d.set_defaults(func=cmd_data)

@@ -1,0 +1,470 @@
+"""Benchmark of the grading kit, side by side in one run on the same files; writes bench/RESULTS.md.
+
+    python bench/run.py                      # all parts, sizes of the targets (20 submissions, 2 workers)
+    python bench/run.py --parts a --repeat 5
+    python bench/run.py --parts b --n 6 --workers 2 --out /tmp/bench.md
+
+(a) overhead: grading the 02 answer key (`grade_notebook`: preamble, kernel run, export, checks) vs executing the
+    same notebook with plain nbclient, both in this process after one warm-up run each; median of --repeat runs.
+    Target: ratio <= 1.10.
+(b) throughput: --n submissions of 02 (the answer key, the blank release and mutants of the key, cycled) graded by
+    the kit with --workers workers (`autograder grade DIR --workers N` when the CLI has it, else grade_notebook
+    in a process pool) vs `nbgrader autograde 02-graphs --force` of the same files in a temporary nbgrader course
+    (generate_assignment with its gradebook, submitted/<student>/02-graphs/). Target: nbgrader / kit >= 2.
+(c) the whole answer-key set (every solutions/NN-name notebook that exists) graded with --workers workers: wall
+    time, and per notebook the kernel tree's peak RSS and the grading worker's own peak RSS.
+    Target: <= 120 s and <= 2 GB per worker.
+
+Nothing here is a test: numbers depend on the machine and its load (the load average is recorded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import nbformat
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from autograder import assignments  # noqa: E402
+from autograder.grade import environment, grade_notebook  # noqa: E402
+
+NAME = "02-graphs"
+SUM = "return tf.reduce_sum(tf.square(y - predict(x)))"
+# Mutants of the 02 answer key (the same snippets tests/test_p02_graphs.py uses); one that no longer applies is skipped.
+MUTANTS = {
+    "wrong-axis": [("np.sum(w * x, axis=1) + b", "np.sum(w * x, axis=0) + b")],
+    "mean-not-sum": [(SUM, "return tf.reduce_mean(tf.square(y - predict(x)))")],
+    "missing-bias": [("np.sum(w * x, axis=1) + b", "np.sum(w * x, axis=1)")],
+    "closed-form-sign": [("return -2 * x.T @ r, -2 * np.sum(r)", "return 2 * x.T @ r, 2 * np.sum(r)")],
+    "python-loop": [(SUM, "total = 0.0\n    for i in range(N):\n"
+                          "        total += (y[i] - predict(x[i:i + 1])[0]) ** 2\n    return total")],
+}
+# What the kit's kernels get (execute.kernel_env); nbgrader and plain nbclient get the same, to compare like with like.
+KERNEL_FLAGS = {"TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "",
+                "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg"}
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# -- machine ----------------------------------------------------------------------------------------
+
+def machine() -> dict:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(next(l for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal")).split()[1])
+        mem = f"{kb / 2**20:.1f} GiB"
+    except (OSError, StopIteration, ValueError):
+        pass
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count()
+    return {"cpu": cpu, "cores": cores, "memory": mem, "platform": platform.platform(),
+            "python": platform.python_version()}
+
+
+def loadavg() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "?"
+
+
+# -- submissions ------------------------------------------------------------------------------------
+
+def mutate(nb, edits):
+    nb = nbformat.from_dict(json.loads(json.dumps(nb)))
+    for old, new in edits:
+        hits = [c for c in nb.cells if c.cell_type == "code" and old in c.source]
+        if sum(c.source.count(old) for c in hits) != 1:
+            return None
+        hits[0].source = hits[0].source.replace(old, new)
+    return nb
+
+
+def make_submissions(n: int, folder: Path) -> list[tuple[str, str, Path]]:
+    """``n`` submissions (student, variant, path) at folder/<student>/02-graphs/02-graphs.ipynb."""
+    a = assignments.get(NAME)
+    key = nbformat.read(a.solution_notebook(REPO), as_version=4)
+    variants = [("answer-key", key), ("blank-release", nbformat.read(a.release_notebook(REPO), as_version=4))]
+    for vname, edits in MUTANTS.items():
+        m = mutate(key, edits)
+        if m is None:
+            log(f"mutant {vname} no longer applies to the answer key; skipped")
+        else:
+            variants.append((vname, m))
+    out = []
+    for i in range(n):
+        vname, nb = variants[i % len(variants)]
+        student = f"s{i:03d}"
+        path = folder / student / NAME / a.notebook
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, path)
+        out.append((student, vname, path))
+    return out
+
+
+# -- part (a) -----------------------------------------------------------------------------------------
+
+def run_plain(path: Path, cwd: Path) -> float:
+    """Execute a notebook with plain nbclient (what `jupyter nbconvert --execute` does), same kernel."""
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    t0 = time.monotonic()
+    NotebookClient(nb, kernel_name="python3", allow_errors=True, timeout=None, startup_timeout=120,
+                   resources={"metadata": {"path": str(cwd)}}).execute()
+    return time.monotonic() - t0
+
+
+def part_a(repeat: int, work: Path) -> dict:
+    a = assignments.get(NAME)
+    key = a.solution_notebook(REPO)
+    cwd = work / "plain"
+    cwd.mkdir(parents=True, exist_ok=True)
+    saved = {k: os.environ.get(k) for k in KERNEL_FLAGS}
+    os.environ.update(KERNEL_FLAGS)  # plain kernels inherit these; the kit's kernels set them themselves
+    try:
+        log("(a) warm-up: one graded run and one plain run (not counted)")
+        t0 = time.monotonic()
+        r = grade_notebook(key)
+        cold_grade = time.monotonic() - t0
+        cold_plain = run_plain(key, cwd)
+        if r.status != "graded" or r.score != r.max_score:
+            log(f"(a) WARNING: the answer key scored {r.score}/{r.max_score} ({r.status} {r.reason})")
+        grade_t, plain_t, bad, split = [], [], [], []
+        for i in range(repeat):  # alternate, so load changes hit both sides alike
+            t0 = time.monotonic()
+            ri = grade_notebook(key)
+            grade_t.append(time.monotonic() - t0)
+            split.append((ri.timings.get("execute_s", 0.0), ri.timings.get("checks_s", 0.0)))
+            if ri.status != "graded" or ri.score != ri.max_score:
+                bad.append(f"run {i + 1}: {ri.status} {ri.score:g}/{ri.max_score:g} {ri.reason}")
+            plain_t.append(run_plain(key, cwd))
+            log(f"(a) run {i + 1}/{repeat}: kit {grade_t[-1]:.2f} s, plain nbclient {plain_t[-1]:.2f} s")
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    g, p = statistics.median(grade_t), statistics.median(plain_t)
+    return {"kit_s": grade_t, "plain_s": plain_t, "kit_median_s": g, "plain_median_s": p, "ratio": g / p,
+            "cold_kit_s": cold_grade, "cold_plain_s": cold_plain, "repeat": repeat,
+            "key": f"{r.status} {r.score:g}/{r.max_score:g}", "bad_runs": bad, "split": split, "notes": list(r.notes) + ([r.reason] if r.reason else [])}
+
+
+# -- part (b) -----------------------------------------------------------------------------------------
+
+def _grade_job(path: str) -> tuple[str, str, float, float]:
+    r = grade_notebook(path)
+    return path, r.status, r.score, r.max_score
+
+
+def cli_has_workers() -> bool:
+    from autograder.cli import build_parser
+
+    p = build_parser()
+    grade = p._subparsers._group_actions[0].choices["grade"]  # noqa: SLF001 (argparse has no public accessor)
+    return any("--workers" in a.option_strings for a in grade._actions)
+
+
+def kit_grade(folder: Path, workers: int, out: Path) -> tuple[float, dict, str]:
+    """Grade every notebook under ``folder``; returns (seconds, {path: score}, how)."""
+    if cli_has_workers():
+        cmd = [sys.executable, "-m", "autograder", "grade", str(folder), "--workers", str(workers),
+               "--out", str(out), "--brief"]
+        t0 = time.monotonic()
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        wall = time.monotonic() - t0
+        if proc.returncode != 0:
+            log(f"(b) kit CLI exit {proc.returncode}: {proc.stderr[-1000:]}")
+        scores = {}
+        for f in out.rglob("*.json"):
+            try:
+                d = json.loads(f.read_text())
+                scores[str(Path(d["submission"]).resolve())] = d.get("score")
+            except (ValueError, KeyError, OSError):
+                pass
+        return wall, scores, "autograder grade DIR --workers N (CLI, includes its start-up)"
+    paths = sorted(str(p) for p in folder.rglob("*.ipynb"))
+    t0 = time.monotonic()
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        res = list(pool.map(_grade_job, paths))
+    wall = time.monotonic() - t0
+    return wall, {str(Path(p).resolve()): s for p, _, s, _ in res}, \
+        "grade_notebook in a ProcessPoolExecutor (the CLI has no --workers yet; includes the pool's start-up)"
+
+
+def nbgrader_env() -> dict:
+    env = dict(os.environ, **KERNEL_FLAGS)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])  # alembic
+    return env
+
+
+def nbgrader_course(tmp: Path) -> Path:
+    course = tmp / "nbgrader-course"
+    (course / "source").mkdir(parents=True)
+    shutil.copy(REPO / "nbgrader_config.py", course / "nbgrader_config.py")
+    shutil.copytree(REPO / "source" / NAME, course / "source" / NAME)
+    proc = subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", NAME, "--force"], cwd=course,
+                          env=nbgrader_env(), capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"nbgrader generate_assignment failed: {proc.stdout[-1500:]}{proc.stderr[-1500:]}")
+    return course
+
+
+def nbgrader_scores(course: Path) -> dict:
+    from nbgrader.api import Gradebook
+
+    scores = {}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for sub in gb.assignment_submissions(NAME):
+            scores[sub.student.id] = (sub.score, sub.max_score)
+    return scores
+
+
+def part_b(n: int, workers: int, work: Path) -> dict:
+    course = nbgrader_course(work)
+    subs = make_submissions(n, course / "submitted")
+    log(f"(b) {n} submissions: " + ", ".join(sorted({v for _, v, _ in subs})))
+    log(f"(b) kit, {workers} worker(s)")
+    kit_s, kit_scores, how = kit_grade(course / "submitted", workers, work / "kit-grades")
+    log(f"(b) kit: {kit_s:.1f} s; now nbgrader autograde (one at a time, as nbgrader does)")
+    t0 = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", NAME, "--force"], cwd=course,
+                          env=nbgrader_env(), capture_output=True, text=True)
+    nbg_s = time.monotonic() - t0
+    if proc.returncode != 0:
+        log(f"(b) nbgrader autograde exit {proc.returncode}: {proc.stderr[-1500:]}")
+    log(f"(b) nbgrader: {nbg_s:.1f} s")
+    try:
+        nbg = nbgrader_scores(course)
+    except Exception as e:  # the benchmark is about time; scores are a sanity column
+        log(f"(b) could not read nbgrader's gradebook: {e}")
+        nbg = {}
+    rows = []
+    for student, variant, path in subs:
+        ks = kit_scores.get(str(path.resolve()))
+        ns = nbg.get(student)
+        rows.append({"student": student, "variant": variant, "kit": ks, "nbgrader": ns[0] if ns else None,
+                     "nbgrader_max": ns[1] if ns else None})
+    return {"n": n, "workers": workers, "kit_s": kit_s, "nbgrader_s": nbg_s, "speedup": nbg_s / kit_s,
+            "kit_how": how, "nbgrader_rc": proc.returncode, "rows": rows}
+
+
+# -- part (c) -----------------------------------------------------------------------------------------
+
+def _tree_rss_mb(proc) -> float:
+    import psutil
+
+    total = 0
+    try:
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total / 2**20
+
+
+def _grade_key(name: str) -> dict:
+    """Grade one answer key in this worker, sampling the RSS of the worker's whole process tree meanwhile."""
+    import threading
+
+    import psutil
+
+    a = assignments.get(name)
+    me, peak, done = psutil.Process(), [0.0], threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], _tree_rss_mb(me))
+            done.wait(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    t0 = time.monotonic()
+    try:
+        r = grade_notebook(a.solution_notebook(REPO))
+    finally:
+        done.set()
+        sampler.join()
+    return {"name": name, "status": r.status, "score": r.score, "max": r.max_score,
+            "wall_s": round(time.monotonic() - t0, 2), "kernel_peak_mb": r.environment.get("peak_rss_mb", 0.0),
+            "worker_peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1), "pid": os.getpid(),
+            "tree_peak_mb": round(peak[0], 1),
+            "notes": list(r.notes) + ([r.reason] if r.reason else [])}
+
+
+def part_c(workers: int, keys: list[str] | None = None) -> dict:
+    names = [n for n, a in assignments.REGISTRY.items() if a.solution_notebook(REPO).is_file()
+             and (not keys or n in keys)]
+    log(f"(c) answer keys: {', '.join(names)} with {workers} worker(s)")
+    t0 = time.monotonic()
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        rows = list(pool.map(_grade_key, names))
+    wall = time.monotonic() - t0
+    # per worker: the peak RSS of its whole process tree (the grading process, the execution worker, the kernel),
+    # sampled every 0.1 s while it graded
+    peak = max((r["tree_peak_mb"] for r in rows), default=0.0)
+    return {"names": names, "workers": workers, "wall_s": wall, "rows": rows, "peak_per_worker_mb": peak}
+
+
+# -- report -------------------------------------------------------------------------------------------
+
+def verdict(ok: bool) -> str:
+    return "meets target" if ok else "**misses target**"
+
+
+def render(results: dict, meta: dict) -> str:
+    m = meta["machine"]
+    env = meta["environment"]
+    lines = [
+        "# Benchmark results", "",
+        f"- date: {meta['date']}",
+        f"- command: `{meta['command']}`",
+        f"- machine: {m['cpu']}, {m['cores']} cores usable, {m['memory']}; {m['platform']}; Python {m['python']}",
+        f"- load average (1/5/15 min) before: {meta['load_before']}; after: {meta['load_after']}"
+        + ("  (the machine was shared: numbers are noisy)" if meta.get("noisy") else ""),
+        "- versions: " + ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items()),
+        f"- kernel flags: {', '.join(f'{k}={v}' for k, v in KERNEL_FLAGS.items())}", "",
+        "| part | measured | target | verdict |", "|---|---|---|---|",
+    ]
+    a, b, c = results.get("a"), results.get("b"), results.get("c")
+    if a:
+        lines.append(f"| (a) grade 02 key vs plain nbclient | {a['kit_median_s']:.2f} s / {a['plain_median_s']:.2f} s "
+                     f"= **{a['ratio']:.2f}** (median of {a['repeat']}) | <= 1.10 | "
+                     + ("**invalid: the kit did not grade the key fully** |" if a["bad_runs"] else
+                        f"{verdict(a['ratio'] <= 1.10)} |"))
+    if b:
+        lines.append(f"| (b) {b['n']} submissions of 02: nbgrader autograde vs kit ({b['workers']} workers) | "
+                     f"{b['nbgrader_s']:.1f} s / {b['kit_s']:.1f} s = **{b['speedup']:.2f}x** | >= 2x | "
+                     f"{verdict(b['speedup'] >= 2)} |")
+    if c:
+        gb = c["peak_per_worker_mb"] / 1024
+        lines.append(f"| (c) answer keys ({len(c['names'])}: {', '.join(c['names'])}), {c['workers']} workers | "
+                     f"**{c['wall_s']:.1f} s**, peak **{gb:.2f} GB** per worker | <= 120 s, <= 2 GB | "
+                     + ("**invalid: an answer key was not fully graded** |"
+                        if any(r["status"] != "graded" or r["score"] != r["max"] for r in c["rows"])
+                        else f"{verdict(c['wall_s'] <= 120 and gb <= 2)} |"))
+    if a:
+        lines += ["", "## (a) overhead of grading one notebook", "",
+                  "Both in the benchmark's process after one warm-up run each (the grader has TensorFlow imported, as "
+                  "in a long grading run); the kit's time includes its preamble, export cell, worker process and the "
+                  "checks.", "",
+                  f"- kit (grade_notebook) runs: {', '.join(f'{t:.2f}' for t in a['kit_s'])} s; "
+                  f"first (cold) run {a['cold_kit_s']:.2f} s",
+                  "- of which execute step (worker process, kernel, preamble, export) / checks in the grader: "
+                  + ", ".join(f"{e:.2f} / {c:.2f}" for e, c in a["split"]) + " s",
+                  f"- plain nbclient runs: {', '.join(f'{t:.2f}' for t in a['plain_s'])} s; "
+                  f"first (cold) run {a['cold_plain_s']:.2f} s",
+                  f"- the answer key in the warm-up: {a['key']}"
+                  + (f"; FAILED timed runs: {'; '.join(a['bad_runs'])}" if a["bad_runs"] else "") + (f"; notes: {'; '.join(a['notes'])}" if a["notes"] else "")]
+    if b:
+        lines += ["", "## (b) a batch of submissions", "", f"- kit: {b['kit_how']}",
+                  "- nbgrader: `nbgrader autograde 02-graphs --force` in a temporary course (generate_assignment "
+                  f"with its gradebook), one notebook at a time (exit code {b['nbgrader_rc']})", "",
+                  "| student | variant | kit score | nbgrader score |", "|---|---|---|---|"]
+        for r in b["rows"]:
+            ns = "-" if r["nbgrader"] is None else f"{r['nbgrader']:g}/{r['nbgrader_max']:g}"
+            ks = "-" if r["kit"] is None else f"{r['kit']:g}"
+            lines.append(f"| {r['student']} | {r['variant']} | {ks} | {ns} |")
+        lines += ["", "nbgrader scores a test cell 0 when it writes anything on stderr, and its scores count only "
+                      "the grade cells' own asserts; the column is a sanity check that it ran, not a comparison of "
+                      "verdicts."]
+    if c:
+        lines += ["", "## (c) the answer-key set", "",
+                  "| answer key | status | score | wall (s) | worker tree peak (MB) | kernel tree peak (MB) | "
+                  "grading process peak (MB) |", "|---|---|---|---|---|---|---|"]
+        for r in c["rows"]:
+            lines.append(f"| {r['name']} | {r['status']} | {r['score']:g}/{r['max']:g} | {r['wall_s']:.1f} | "
+                         f"{r['tree_peak_mb']:.0f} | {r['kernel_peak_mb']:.0f} | {r['worker_peak_mb']:.0f} |")
+        lines += ["", "Worker tree peak: the RSS of the grading worker's whole process tree (grading process, "
+                      "execution worker, kernel), sampled every 0.1 s while it graded that key; the per-worker peak "
+                      "above is the largest. Kernel tree peak is the kit's own measure (environment.peak_rss_mb); "
+                      "the grading process peak is its ru_maxrss so far (it grows across the keys it graded)."]
+        notes = sorted({n for r in c["rows"] for n in r["notes"]})
+        if notes:
+            lines += ["", "Notes from the grader: " + "; ".join(notes)]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--parts", default="a,b,c", help="comma-separated parts to run (default a,b,c)")
+    p.add_argument("--n", type=int, default=20, help="(b) number of submissions (default 20)")
+    p.add_argument("--workers", type=int, default=2, help="(b, c) grading workers (default 2)")
+    p.add_argument("--repeat", type=int, default=3, help="(a) timed runs per side after the warm-up (default 3)")
+    p.add_argument("--keys", default=None, help="(c) comma-separated answer keys (default: every one in solutions/)")
+    p.add_argument("--out", default=str(REPO / "bench" / "RESULTS.md"), help="markdown report (default bench/RESULTS.md)")
+    p.add_argument("--json", default=None, help="also write the raw numbers as JSON here")
+    p.add_argument("--keep", action="store_true", help="keep the temporary folder (submissions, nbgrader course)")
+    args = p.parse_args(argv)
+    parts = [x.strip() for x in args.parts.split(",") if x.strip()]
+    if not set(parts) <= {"a", "b", "c"}:
+        p.error("--parts takes a comma-separated subset of a,b,c")
+
+    meta = {"date": dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+            "command": "python bench/run.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])),
+            "machine": machine(), "environment": environment("cpu"), "load_before": loadavg()}
+    work = Path(tempfile.mkdtemp(prefix="ag-bench-"))
+    results = {}
+    try:
+        if "a" in parts:
+            results["a"] = part_a(args.repeat, work)
+        if "b" in parts:
+            results["b"] = part_b(args.n, args.workers, work)
+        if "c" in parts:
+            results["c"] = part_c(args.workers, args.keys.split(",") if args.keys else None)
+    finally:
+        if args.keep:
+            log(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    meta["load_after"] = loadavg()
+    try:
+        first = max(float(meta["load_before"].split()[0]), float(meta["load_after"].split()[0]))
+        meta["noisy"] = first > 0.5 * (meta["machine"]["cores"] or 1)
+    except ValueError:
+        meta["noisy"] = None
+    report = render(results, meta)
+    Path(args.out).write_text(report)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"meta": meta, "results": results}, indent=1, default=str))
+    print(report)
+    log(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
