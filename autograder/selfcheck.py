@@ -2,11 +2,13 @@
 
 It uses the grader's own export -> check code on the live kernel's objects, so a ✓ here means the
 public part of the grading will pass; hidden checks (other inputs, stricter structure) run only at grading.
+Under ``nbgrader autograde`` (NBGRADER_EXECUTION set) a failed question raises, as nbgrader grade cells must.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import tempfile
 
 from autograder.assignments import REGISTRY
@@ -46,4 +48,8 @@ def check(question: str, namespace: dict | None = None) -> bool:
     hidden = [c for c in list_checks(assignment.checks_module) if c.hidden and c.question == question]
     if hidden:
         print(f"  + {len(hidden)} hidden check(s) worth {sum(c.max_points for c in hidden):g} point(s) at grading")
-    return all(r.status == "passed" for r in results)
+    ok = all(r.status == "passed" for r in results)
+    if not ok and os.environ.get("NBGRADER_EXECUTION"):
+        # under `nbgrader autograde` a grade cell scores by raising, so a failed question must raise there
+        raise AssertionError(f"{question}: some public checks failed (see above)")
+    return ok

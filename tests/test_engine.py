@@ -123,3 +123,13 @@ def test_warm_kernel_gives_the_same_verdict_and_is_cleaned_up(tmp_path):
     while kernels() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert kernels() == []
+
+
+def test_selfcheck_raises_under_nbgrader_autograde(monkeypatch, capsys):
+    from autograder.checks.p02_graphs import public_data
+
+    x, _, w, b = public_data()
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    assert check("02.numpy", {"ypred_np": np.sum(w * x, axis=1) + b}) is True
+    with pytest.raises(AssertionError, match="02.numpy"):
+        check("02.numpy", {"ypred_np": np.sum(w * x, axis=1)})
