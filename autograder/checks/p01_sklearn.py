@@ -1,0 +1,388 @@
+"""Checks of practical 01 (scikit-learn): regression lines, digits shapes, classifiers, split, validation curve.
+
+Every reference is computed here from scikit-learn's own copies of iris and digits. Accuracies and error counts
+are recomputed from the exported coefficients and split indices: no number the notebook reports is trusted.
+"""
+
+import functools
+import warnings
+
+import numpy as np
+
+from autograder.checks.api import (MissingAnswer, check, expect_calibrated, expect_close, expect_equal,
+                                   expect_shape)
+
+ASSIGNMENT = "01-sklearn"
+N_IMAGES, N_TRAIN, N_VAL, N_TEST = 537, 300, 100, 137
+KS = [1, 2, 3, 5, 8, 13, 21, 34, 55, 89]
+# Weights are compared with the exact optimum, the gap as a fraction of the largest weight. Measured over 150 random
+# splits and 60 random pixel pairs (scikit-learn 1.9.1): LogisticRegression(max_iter=1000)'s default lbfgs stops at
+# most 2.4 % (two pixels) / 2.5 % (64 pixels) from it; a 64-pixel fit that also saw the test images (or every image)
+# is at least 6.9 % away from a fit on the training split (or on training + validation).
+COEF_RTOL_2 = 0.05
+COEF_RTOL_64 = 0.045
+CURVE_ATOL = 0.021   # two validation images: k-NN neighbour ties may be broken in another order
+
+
+# -- reference data and models (grader side) ------------------------------------------------------
+
+@functools.lru_cache(maxsize=None)
+def iris_xy():
+    from sklearn.datasets import load_iris
+
+    data = load_iris()
+    return data.data[:, 2], data.data[:, 3], data.target
+
+
+@functools.lru_cache(maxsize=None)
+def digits():
+    """(X64 = data / 16, labels) of the digits 0, 1, 2."""
+    from sklearn.datasets import load_digits
+
+    data = load_digits(n_class=3)
+    return data.data / 16.0, data.target
+
+
+def line_ref(x, y):
+    a, b = np.polyfit(np.asarray(x, float), np.asarray(y, float), 1)
+    return float(a), float(b)
+
+
+def per_group_ref(x, y, groups):
+    fits = [line_ref(x[groups == g], y[groups == g]) for g in np.unique(groups)]
+    return np.array([f[0] for f in fits]), np.array([f[1] for f in fits])
+
+
+def logistic_optimum(features, targets):
+    """The optimum of LogisticRegression(C=1) on these data, solved tightly: (coef, centred intercept).
+
+    Newton-CG reaches it in about 10 iterations; the intercepts are centred because adding one constant to all of
+    them changes no prediction (and the penalty does not pin them).
+    """
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = LogisticRegression(solver="newton-cg", max_iter=1000, tol=1e-10).fit(features, targets)
+    return model.coef_, model.intercept_ - model.intercept_.mean()
+
+
+@functools.lru_cache(maxsize=None)
+def _optimum_cached(which: str, key: bytes):
+    X64, labels = digits()
+    if which == "X64":
+        idx = np.frombuffer(key, dtype=np.int64)
+        return logistic_optimum(X64[idx], labels[idx])
+    cols = list(np.frombuffer(key, dtype=np.int64))
+    return logistic_optimum(X64[:, cols], labels)
+
+
+def optimum_on(idx) -> tuple:
+    return _optimum_cached("X64", np.asarray(idx, dtype=np.int64).tobytes())
+
+
+def optimum_two_pixels(cols) -> tuple:
+    return _optimum_cached("X2", np.asarray(cols, dtype=np.int64).tobytes())
+
+
+def predict_linear(coef, intercept, features):
+    """Class predicted by a fitted LogisticRegression from its coef_ and intercept_ (argmax of the scores)."""
+    return np.argmax(features @ np.asarray(coef, float).T + np.asarray(intercept, float), axis=1)
+
+
+def weight_gap(got, expected) -> float:
+    """Largest difference between two weight arrays, as a fraction of the largest expected weight."""
+    return float(np.max(np.abs(got - expected)) / max(np.max(np.abs(expected)), 1e-3))
+
+
+def make_hidden(rng):
+    """Other points for fit_line / fit_per_group, and other label vectors for count_errors."""
+    x = rng.uniform(0, 10, size=40)
+    groups = rng.permutation(np.repeat([9, 2, 5], [15, 25, 20]))
+    gx = rng.uniform(-3, 3, size=groups.size)
+    slope = {2: -1.5, 5: 0.4, 9: 2.2}
+    gy = np.array([slope[g] * v + g for g, v in zip(groups, gx)]) + rng.normal(0, 0.3, size=groups.size)
+    y_true = rng.integers(0, 10, size=(4, 50))
+    y_pred = y_true.copy()
+    for row, n_wrong in zip(y_pred, [0, 7, 23, 50]):
+        where = rng.choice(50, size=n_wrong, replace=False)
+        row[where] = (row[where] + rng.integers(1, 10, size=n_wrong)) % 10
+    return {"x": x, "y": 1.7 * x - 0.3 + rng.normal(0, 0.5, size=40), "gx": gx, "gy": gy, "groups": groups,
+            "y_true": y_true, "y_pred": y_pred}
+
+
+# -- helpers reading the submission --------------------------------------------------------------
+
+def scalar(art, name) -> float:
+    value = art.array(name)
+    assert value.size == 1, f"{name} should be one number, got an array of shape {value.shape}"
+    return float(value.ravel()[0])
+
+
+def pixel_columns(art) -> list[int]:
+    """The columns of data for the submission's PIXELS; fails if PIXELS is not two distinct (row, col) pairs."""
+    pixels = art.json("pixels")
+    ok = (isinstance(pixels, list) and len(pixels) == 2
+          and all(isinstance(p, list) and len(p) == 2 and all(0 <= v < 8 for v in p) for p in pixels))
+    assert ok, f"PIXELS should be two (row, col) pairs with rows and columns in 0..7, got {pixels}"
+    cols = [8 * r + c for r, c in pixels]
+    assert cols[0] != cols[1], f"PIXELS names the same pixel twice: {pixels}"
+    return cols
+
+
+def two_pixel_inputs(art) -> np.ndarray:
+    """The submission's own X2 when it has the right shape (later checks judge the steps after it), else the
+    reference columns."""
+    try:
+        X2 = art.array("X2")
+        if X2.shape == (N_IMAGES, 2):
+            return X2.astype(float)
+    except MissingAnswer:
+        pass
+    X64, _ = digits()
+    return X64[:, pixel_columns(art)]
+
+
+def split_index(art, name) -> np.ndarray:
+    idx = art.array(name)
+    assert idx.ndim == 1 and idx.dtype.kind in "iu", (
+        f"{name} should be a 1-D array of integer indices, got dtype {idx.dtype} and shape {idx.shape}")
+    assert idx.size and idx.min() >= 0 and idx.max() < N_IMAGES, (
+        f"{name} should hold indices between 0 and {N_IMAGES - 1}")
+    return idx.astype(np.int64)
+
+
+def knn_curves(features, labels, idx_train, idx_val):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    train, val = [], []
+    for k in KS:
+        knn = KNeighborsClassifier(n_neighbors=k).fit(features[idx_train], labels[idx_train])
+        train.append(knn.score(features[idx_train], labels[idx_train]))
+        val.append(knn.score(features[idx_val], labels[idx_val]))
+    return np.array(train), np.array(val)
+
+
+def reference_curves(art):
+    def compute():
+        _, labels = digits()
+        return knn_curves(two_pixel_inputs(art), labels, split_index(art, "idx_train"), split_index(art, "idx_val"))
+
+    return art.cached("knn_curves", compute)
+
+
+# -- 01.regression ------------------------------------------------------------------------------
+
+@check("01.regression", points=2)
+def test_regression_coefficients(art):
+    x, y, _ = iris_xy()
+    a_ref, b_ref = line_ref(x, y)
+    a, b = scalar(art, "a"), scalar(art, "b")
+    a_swapped, b_swapped = line_ref(y, x)
+    if np.isclose(a, a_swapped, rtol=1e-4) and np.isclose(b, b_swapped, rtol=1e-4, atol=1e-6):
+        assert False, (f"a = {a:.6g}, b = {b:.6g} is the line of petal length as a function of petal width; "
+                       f"expected the width as a function of the length: a = {a_ref:.6g}, b = {b_ref:.6g}")
+    expect_close(a, a_ref, "the slope a", rtol=1e-4)
+    expect_close(b, b_ref, "the intercept b", rtol=1e-4)
+
+
+@check("01.regression", points=2, hidden=True)
+def test_fit_line_other_inputs(art):
+    expect_close(art.array("fit_line_hidden"), line_ref(art.hidden("x"), art.hidden("y")),
+                 "fit_line(x, y) on 40 other points: (a, b)", rtol=1e-4)
+
+
+# -- 01.per_species -----------------------------------------------------------------------------
+
+@check("01.per_species", points=2)
+def test_per_species_coefficients(art):
+    x, y, species = iris_xy()
+    a_ref, b_ref = per_group_ref(x, y, species)
+    expect_close(art.array("a_species"), a_ref, "a_species (setosa, versicolor, virginica)", rtol=1e-4)
+    expect_close(art.array("b_species"), b_ref, "b_species (setosa, versicolor, virginica)", rtol=1e-4, atol=1e-5)
+
+
+@check("01.per_species", points=1, hidden=True)
+def test_fit_per_group_other_inputs(art):
+    a_ref, b_ref = per_group_ref(art.hidden("gx"), art.hidden("gy"), art.hidden("groups"))
+    what = "fit_per_group on 60 other points in groups 9, 2, 5 (results ordered like np.unique: 2, 5, 9)"
+    expect_close(art.array("fit_per_group_hidden_a"), a_ref, what + ": slopes", rtol=1e-4)
+    expect_close(art.array("fit_per_group_hidden_b"), b_ref, what + ": intercepts", rtol=1e-4, atol=1e-5)
+
+
+# -- 01.images_vs_data --------------------------------------------------------------------------
+
+@check("01.images_vs_data", points=1)
+def test_images_and_data_shapes(art):
+    expect_equal(tuple(art.json("images_shape")), (N_IMAGES, 8, 8), "images_shape (shape of digits.images)")
+    expect_equal(tuple(art.json("data_shape")), (N_IMAGES, 64), "data_shape (shape of digits.data)")
+
+
+@check("01.images_vs_data", points=1)
+def test_pixel_index_values(art):
+    got = np.array(art.json("pixel_index"))
+    expected = np.arange(64).reshape(8, 8)
+    wrong = [(r, c) for r in range(8) for c in range(8) if got[r, c] != expected[r, c]]
+    assert not wrong, (f"pixel_index is wrong for {len(wrong)} of the 64 pixels, e.g. pixel_index{wrong[0]} = "
+                       f"{got[wrong[0]]}, expected {expected[wrong[0]]} (data stores the images row after row)")
+
+
+# -- 01.two_pixels ------------------------------------------------------------------------------
+
+@check("01.two_pixels", points=1)
+def test_two_pixel_features(art):
+    cols = pixel_columns(art)
+    X64, _ = digits()
+    X2 = art.array("X2")
+    expect_shape(X2, (N_IMAGES, 2), "X2")
+    for j, (col, pixel) in enumerate(zip(cols, art.json("pixels"))):
+        if not np.allclose(X2[:, j], X64[:, col]):
+            hit = [c for c in range(64) if np.allclose(X2[:, j], X64[:, c])]
+            seen = f"it holds pixel {divmod(hit[0], 8)}" if hit else "it matches no pixel of X64"
+            assert False, f"column {j} of X2 should be pixel {tuple(pixel)} of X64 (column {col}), but {seen}"
+
+
+@check("01.two_pixels", points=2)
+def test_two_pixel_coefficients(art):
+    coef_ref, intercept_ref = optimum_two_pixels(pixel_columns(art))
+    coef, intercept = art.array("clf2_coef"), art.array("clf2_intercept")
+    expect_shape(coef, coef_ref.shape, "clf2.coef_")
+    expect_shape(intercept, intercept_ref.shape, "clf2.intercept_")
+    got = np.c_[coef, intercept - intercept.mean()]
+    expected = np.c_[coef_ref, intercept_ref]
+    gap = weight_gap(got, expected)
+    assert gap <= COEF_RTOL_2, (
+        f"clf2's weights and biases differ from LogisticRegression(max_iter=1000) fitted on the pixels {art.json('pixels')} "
+        f"of all images by {100 * gap:.1f} % of the largest weight (at most {100 * COEF_RTOL_2:g} % allowed): "
+        f"got weights {np.round(coef, 3).tolist()}, expected {np.round(coef_ref, 3).tolist()}")
+
+
+@check("01.two_pixels", points=1)
+def test_two_pixel_training_errors(art):
+    _, labels = digits()
+    errors = int(np.sum(predict_linear(art.array("clf2_coef"), art.array("clf2_intercept"),
+                                       two_pixel_inputs(art)) != labels))
+    expect_equal(int(scalar(art, "train_errors_2")), errors, "train_errors_2 (errors of clf2 on its training images)")
+
+
+@check("01.two_pixels", points=1, hidden=True)
+def test_count_errors_other_labels(art):
+    expected = [int(np.sum(t != p)) for t, p in zip(art.hidden("y_true"), art.hidden("y_pred"))]
+    got = art.array("count_errors_hidden")
+    expect_equal([int(v) for v in got.ravel()], expected, "count_errors on 4 other pairs of 50 labels (0..9)")
+
+
+# -- 01.all_pixels ------------------------------------------------------------------------------
+
+@check("01.all_pixels", points=2)
+def test_all_pixel_coefficients(art):
+    coef_ref, _ = optimum_on(np.arange(N_IMAGES))
+    coef = art.array("clf64_coef")
+    expect_shape(coef, coef_ref.shape, "clf64.coef_ (one weight per class and pixel)")
+    expect_shape(art.array("clf64_intercept"), (3,), "clf64.intercept_")
+    gap = weight_gap(coef, coef_ref)
+    assert gap <= COEF_RTOL_64, (
+        f"clf64's weights differ from LogisticRegression(max_iter=1000) fitted on X64 and labels by "
+        f"{100 * gap:.1f} % of the largest weight (at most {100 * COEF_RTOL_64:g} % allowed)")
+
+
+@check("01.all_pixels", points=1)
+def test_all_pixel_training_errors(art):
+    X64, labels = digits()
+    errors = int(np.sum(predict_linear(art.array("clf64_coef"), art.array("clf64_intercept"), X64) != labels))
+    expect_equal(int(scalar(art, "train_errors_64")), errors, "train_errors_64 (errors of clf64 on its training images)")
+
+
+# -- 01.split -----------------------------------------------------------------------------------
+
+@check("01.split", points=1)
+def test_split_sizes(art):
+    for name, n in (("idx_train", N_TRAIN), ("idx_val", N_VAL), ("idx_test", N_TEST)):
+        expect_equal(split_index(art, name).size, n, f"number of indices in {name}")
+
+
+@check("01.split", points=1)
+def test_split_disjoint(art):
+    idx = {name: split_index(art, name) for name in ("idx_train", "idx_val", "idx_test")}
+    for name, values in idx.items():
+        repeated = values.size - np.unique(values).size
+        assert repeated == 0, f"{name} holds {repeated} repeated indices: each image should appear once"
+    for one, two in (("idx_train", "idx_test"), ("idx_val", "idx_test"), ("idx_train", "idx_val")):
+        shared = np.intersect1d(idx[one], idx[two])
+        assert shared.size == 0, (f"{shared.size} images are in both {one} and {two} (e.g. index {shared[0]}): "
+                                  "the sets must be disjoint, or the evaluation measures memory, not generalisation")
+
+
+# -- 01.sweep -----------------------------------------------------------------------------------
+
+@check("01.sweep", points=2)
+def test_sweep_curves(art):
+    expect_equal([int(k) for k in art.array("ks").ravel()], KS, "KS")
+    train_ref, val_ref = reference_curves(art)
+    for name, ref, split in (("train_acc", train_ref, "training"), ("val_acc", val_ref, "validation")):
+        got = art.array(name).astype(float).ravel()
+        expect_shape(got, ref.shape, name)
+        assert np.allclose(got, ref, atol=CURVE_ATOL), (
+            f"{name} should be the {split} accuracy of k-NN fitted on X2[idx_train] for each k in KS: "
+            f"got {np.round(got, 3).tolist()}, expected {np.round(ref, 3).tolist()}")
+
+
+@check("01.sweep", points=2)
+def test_best_k_supported(art):
+    best_k = int(scalar(art, "best_k"))
+    assert best_k in KS, f"best_k = {best_k} is not one of KS = {KS}"
+    train_ref, val_ref = reference_curves(art)
+    n_val = split_index(art, "idx_val").size
+    best = int(np.argmax(val_ref))
+    got = val_ref[KS.index(best_k)]
+    note = (" — the k with the best *training* accuracy: the training curve always prefers the most flexible model"
+            if KS.index(best_k) == int(np.argmax(train_ref)) else "")
+    assert got >= val_ref[best] - 1.0 / n_val - 1e-9, (
+        f"best_k = {best_k} has validation accuracy {got:.3f}{note}; k = {KS[best]} reaches {val_ref[best]:.3f}: "
+        "expected the k with the best validation accuracy")
+
+
+# -- 01.test ------------------------------------------------------------------------------------
+
+@check("01.test", points=2)
+def test_final_trained_on_train_split(art):
+    coef = art.array("final_coef")
+    expect_shape(coef, (3, 64), "final_model.coef_")
+    idx_train, idx_val = split_index(art, "idx_train"), split_index(art, "idx_val")
+    gap_train = weight_gap(coef, optimum_on(idx_train)[0])
+    if gap_train <= COEF_RTOL_64:
+        return
+    gap_both = weight_gap(coef, optimum_on(np.r_[idx_train, idx_val])[0])
+    assert gap_both <= COEF_RTOL_64, (
+        f"final_model's weights differ by {100 * gap_train:.1f} % (of the largest weight) from "
+        f"LogisticRegression(max_iter=1000) fitted on X64[idx_train] (and by {100 * gap_both:.1f} % from one fitted "
+        f"on the training and validation splits; at most {100 * COEF_RTOL_64:g} % allowed): it was fitted on other "
+        "images. Fit it on the training split only: a model that has seen test images is not tested by them")
+
+
+def graded_test_accuracy(art) -> float:
+    def compute():
+        X64, labels = digits()
+        idx_test = split_index(art, "idx_test")
+        coef, intercept = art.array("final_coef"), art.array("final_intercept")
+        expect_shape(coef, (3, 64), "final_model.coef_")
+        expect_shape(intercept, (3,), "final_model.intercept_")
+        return float(np.mean(predict_linear(coef, intercept, X64[idx_test]) == labels[idx_test]))
+
+    return art.cached("test_accuracy", compute)
+
+
+@check("01.test", points=1)
+def test_test_accuracy(art):
+    expect_calibrated(art, ASSIGNMENT, "test_accuracy", graded_test_accuracy(art),
+                      "accuracy of final_model on the images of idx_test (computed by the grader)")
+
+
+@check("01.test", points=1)
+def test_test_accuracy_reported(art):
+    expected = graded_test_accuracy(art)
+    got = scalar(art, "test_acc")
+    assert abs(got - expected) <= 1e-6, (
+        f"test_acc = {got:.6g}, but final_model's accuracy on the images of idx_test is {expected:.6g}"
+        + (" (an accuracy is a fraction between 0 and 1)" if got > 1 else ""))
