@@ -35,10 +35,10 @@ def check(question: str, namespace: dict | None = None) -> bool:
     assignment = _assignment_of(question)
     exporter = importlib.import_module(assignment.export_module)
     with tempfile.TemporaryDirectory(prefix="selfcheck-") as folder:
-        ex = Exporter(namespace, folder)
+        ex = Exporter(namespace, folder, lazy=True)   # only what this question's checks read is computed
         exporter.export(ex)
-        ex.finish()
-        results = run_checks(assignment.checks_module, Artifacts(folder), include_hidden=False, question=question)
+        results = run_checks(assignment.checks_module, Artifacts(folder, exporter=ex), include_hidden=False,
+                             question=question)
     if not results:
         print(f"no public checks for {question}")
         return False

@@ -37,8 +37,10 @@ class MissingAnswer(AssertionError):
 class Artifacts:
     """Read-only view of one submission's exported files, plus the grader's hidden inputs."""
 
-    def __init__(self, folder: str | Path, hidden: dict | None = None):
+    def __init__(self, folder: str | Path, hidden: dict | None = None, exporter=None):
+        """``exporter``: a lazy kernel-side Exporter (self-checks) that produces artifacts on demand."""
         self.folder = Path(folder)
+        self.exporter = exporter
         self.hidden_inputs = hidden or {}
         self._cache: dict = {}
         self.measurements: dict[str, float] = {}
@@ -49,6 +51,9 @@ class Artifacts:
             self.errors = {}
 
     def _path(self, name: str, suffix: str) -> Path:
+        if self.exporter is not None:
+            self.exporter.realise(name)
+            self.errors = self.exporter.errors
         path = self.folder / f"{name}{suffix}"
         if not path.is_file():
             if name in self.errors:

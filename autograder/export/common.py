@@ -16,11 +16,13 @@ class Exporter:
     A failure to produce one artifact is recorded by name and never stops the others.
     """
 
-    def __init__(self, ns, out, hidden=None, fresh=False):
+    def __init__(self, ns, out, hidden=None, fresh=False, lazy=False):
         self.ns = ns
         self.out = out
         self.hidden = hidden
         self.errors = {}
+        self.lazy = lazy      # self-checks: produce an artifact only when a check asks for it (realise)
+        self.pending = {}
         os.makedirs(out, exist_ok=not fresh)  # at grading time the folder must not exist beforehand
 
     # -- reading the student's namespace -------------------------------------------------------
@@ -31,6 +33,9 @@ class Exporter:
 
     # -- writers -------------------------------------------------------------------------------
     def _produce(self, name, produce, write):
+        if self.lazy:
+            self.pending[name] = (produce, write)
+            return
         try:
             write(os.path.join(self.out, name), produce())
         except Exception as e:  # any student failure is a result, not a crash
@@ -69,6 +74,16 @@ class Exporter:
             model.save(path + ".keras")
 
         self._produce(name, produce, write)
+
+    def realise(self, name):
+        """Produce a pending artifact now (lazy mode)."""
+        if name in self.pending:
+            produce, write = self.pending.pop(name)
+            self.lazy = False
+            try:
+                self._produce(name, produce, write)
+            finally:
+                self.lazy = True
 
     def finish(self):
         with open(os.path.join(self.out, ERRORS_FILE), "w") as f:
