@@ -41,6 +41,7 @@ class SubmissionResult:
     environment: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
     measurements: dict = field(default_factory=dict)   # numeric values checks judged (accuracies, losses)
+    sha256: str = ""   # of the submitted notebook's bytes: a batch re-grades a changed resubmission
 
     @property
     def score(self) -> float:
@@ -48,7 +49,8 @@ class SubmissionResult:
 
     @property
     def max_score(self) -> float:
-        return round(sum(c.max_points for c in self.checks), 6)
+        # A skipped check (e.g. it needs ImageNet weights the grader lacks) counts neither for nor against.
+        return round(sum(c.max_points for c in self.checks if c.status != "skipped"), 6)
 
     def to_dict(self) -> dict:
         return {
@@ -64,6 +66,7 @@ class SubmissionResult:
             "environment": dict(self.environment),
             "timings": dict(self.timings),
             "measurements": dict(self.measurements),
+            "sha256": self.sha256,
         }
 
     @classmethod
@@ -76,5 +79,5 @@ class SubmissionResult:
             assignment=d["assignment"], submission=d["submission"], status=d["status"], checks=checks,
             reason=d.get("reason", ""), student=d.get("student", ""), notes=d.get("notes", []),
             environment=d.get("environment", {}), timings=d.get("timings", {}),
-            measurements=d.get("measurements", {}),
+            measurements=d.get("measurements", {}), sha256=d.get("sha256", ""),
         )

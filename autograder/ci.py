@@ -1,0 +1,140 @@
+"""``autograder ci``: the course's own health check, for instructors' CI.
+
+Fails (exit 1) when, for a practical: its answer key scores below full marks, its blank release scores above 0,
+a mutant (``autograder.mutants.<module>.WRONG``) is not caught at its named checks, or the committed
+``release/`` / ``solutions/`` differ from what ``autograder release`` generates now from ``source/``.
+Every notebook is graded through the batch runner (parallel workers).
+"""
+
+from __future__ import annotations
+
+import filecmp
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from autograder import assignments, batch, mutants
+from autograder.paths import course_dir
+
+
+def finished(root: Path) -> list[str]:
+    return [a for a in assignments.REGISTRY if (root / "source" / a / f"{a}.ipynb").exists()]
+
+
+def stale(names: list[str], root: Path) -> list[str]:
+    """Regenerate release/ and solutions/ into a temporary copy of the course; name what differs."""
+    from autograder.release import release
+
+    problems = []
+    with tempfile.TemporaryDirectory(prefix="ag-ci-release-") as tmp:
+        copy = Path(tmp)
+        shutil.copytree(root / "source", copy / "source")
+        if (root / "nbgrader_config.py").exists():
+            shutil.copy(root / "nbgrader_config.py", copy)
+        try:
+            release(names, copy)
+        except Exception as e:
+            return [f"release failed: {e}"]
+        for name in names:
+            for folder in ("release", "solutions"):
+                fresh, committed = copy / folder / name, root / folder / name
+                if not committed.is_dir():
+                    problems.append(f"{folder}/{name} is missing: run `autograder release {name}`")
+                    continue
+                cmp = filecmp.dircmp(fresh, committed)
+                if cmp.left_only or cmp.right_only or cmp.diff_files:
+                    problems.append(f"{folder}/{name} is stale: run `autograder release {name}` (missing "
+                                    f"{cmp.left_only}, extra {cmp.right_only}, differing {cmp.diff_files})")
+    return problems
+
+
+def build_class(names: list[str], root: Path, folder: Path, keys: bool, with_mutants: bool):
+    """An nbgrader-style ``submitted/`` tree: answer key, blank release and mutants as students.
+
+    Returns ({(student, assignment): expected}, problems); expected is "full", "zero" or a set of check names.
+    """
+    expected, problems = {}, []
+    for name in names:
+        a = assignments.get(name)
+        key, blank = a.solution_notebook(root), a.release_notebook(root)
+        if keys:
+            for student, src, want in (("answer-key", key, "full"), ("blank-release", blank, "zero")):
+                if not src.exists():
+                    problems.append(f"{name}: {src} is missing")
+                    continue
+                dest = folder / student / name / a.notebook
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(src, dest)
+                expected[(student, name)] = want
+        if with_mutants:
+            wrong = mutants.load(name)
+            if not wrong:
+                print(f"note: {name} has no mutants (autograder/mutants/{a.module}.py)", file=sys.stderr)
+            for mid, edits, lose in wrong:
+                student = f"mutant-{mid}"
+                try:
+                    mutants.apply_edits(key, folder / student / name / a.notebook, edits)
+                except ValueError as e:
+                    problems.append(f"{name}: mutant {mid} no longer applies to the answer key: {e}")
+                    continue
+                expected[(student, name)] = set(lose)
+    return expected, problems
+
+
+def judge(result, want) -> str | None:
+    """The problem with one result, if any."""
+    who = f"{result.assignment}: {result.student}"
+    if result.status != "graded":
+        return f"{who} was not graded ({result.status}: {result.reason})"
+    lost = {c.name for c in result.checks if c.status != "passed"}
+    if want == "full" and result.score != result.max_score:
+        return f"{who} scores {result.score:g}/{result.max_score:g}, expected full marks (lost: {sorted(lost)})"
+    if want == "zero" and result.score != 0:
+        return f"{who} scores {result.score:g}, expected 0"
+    if isinstance(want, set):
+        if not lost:
+            return f"{who} is not caught: full marks"
+        if lost != want:
+            return (f"{who} loses points at {sorted(lost)}, expected exactly {sorted(want)} "
+                    f"(missing {sorted(want - lost)}, extra {sorted(lost - want)})")
+    return None
+
+
+def run_ci(names=None, root=None, workers: int = 0, out=None, skip=(), progress: bool = True) -> list[str]:
+    root = course_dir(root)
+    names = list(names or finished(root))
+    problems: list[str] = []
+    if not names:
+        return ["no practical has a source notebook"]
+    if "stale" not in skip:
+        problems += stale(names, root)
+    keys, with_mutants = "keys" not in skip, "mutants" not in skip
+    if not (keys or with_mutants):
+        return problems
+    with tempfile.TemporaryDirectory(prefix="ag-ci-") as tmp:
+        folder = Path(tmp) / "submitted"
+        expected, build_problems = build_class(names, root, folder, keys, with_mutants)
+        problems += build_problems
+        results_dir = Path(out) if out else Path(tmp) / "grades"
+        subs, _ = batch.discover([folder])
+        batch.run_batch(subs, results_dir, batch.BatchOptions(workers=workers, regrade=True, progress=progress))
+        for s in subs:
+            r = batch.read_result(batch.result_path(results_dir, s))
+            if r is None:
+                problems.append(f"{s.label}: {s.student} has no result")
+                continue
+            status = "ok" if (p := judge(r, expected[(s.student, s.label)])) is None else "PROBLEM"
+            print(f"{status:<8} {s.label:<14} {s.student:<34} {r.status:<8} {r.score:g}/{r.max_score:g}",
+                  file=sys.stderr)
+            if p:
+                problems.append(p)
+    return problems
+
+
+def main_cli(args) -> int:
+    problems = run_ci(args.assignments, args.root, args.workers, args.out, set(args.skip))
+    for p in problems:
+        print(f"PROBLEM: {p}", file=sys.stderr)
+    print("ci: " + ("FAILED" if problems else "ok"), file=sys.stderr)
+    return 1 if problems else 0

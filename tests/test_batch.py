@@ -1,0 +1,334 @@
+"""Batch grading of a class: layouts, parallel workers, statuses, resume after kill -9, shards, re-grades.
+
+The class mixes real practical-02 notebooks (answer key, blank, a mutant: the only expensive ones) with cheap
+broken submissions. Everything goes through the `autograder grade` command line, as an instructor runs it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import psutil
+import pytest
+
+from autograder import assignments, batch, mutants
+from autograder.paths import REPO
+
+KEY02 = assignments.get("02-graphs").solution_notebook(REPO)
+BLANK02 = assignments.get("02-graphs").release_notebook(REPO)
+BLANK01 = assignments.get("01-sklearn").release_notebook(REPO)
+MUTANT = next(w for w in mutants.load("02-graphs") if w[0] == "mean-not-sum")
+
+# the options every run of the class uses: 2 workers, a short limit for the (cheap) practical-01 notebooks
+GRADE = ["--workers", "2", "--timeout", "01-sklearn=30", "--memory", "2500"]
+
+# student -> (assignment label, expected status, expected score: "full", "zero", "partial" or None)
+EXPECTED = {
+    "alice": ("02-graphs", "graded", "full"),
+    "bob": ("02-graphs", "graded", "zero"),
+    "carol": ("02-graphs", "graded", "partial"),
+    "dave": ("01-sklearn", "error", "zero"),       # kills its kernel
+    "erin": ("01-sklearn", "timeout", "zero"),     # sleeps past --timeout
+    "frank": ("02-graphs", "memory", "zero"),      # allocates past --memory
+    "grace": ("02-graphs", "invalid", None),       # not JSON
+    "heidi": ("99-unknown", "invalid", None),      # unknown assignment
+    "ivan": ("02-graphs", "invalid", None),        # JSON, not a notebook
+    "kate": ("02-graphs", "invalid", None),        # empty file
+    "leo": ("02-graphs", "invalid", None),         # notebook JSON that fails the schema
+    "pat": ("02-graphs", "invalid", None),         # practical 01's notebook submitted as 02
+}
+
+
+def with_answer(src: Path, dest: Path, code: str) -> Path:
+    """``src`` (a released notebook) with its first answer cell replaced by ``code``."""
+    nb = nbformat.read(src, as_version=4)
+    next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")).source = code
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, dest)
+    return dest
+
+
+def make_class(root: Path) -> Path:
+    """nbgrader's layout: submitted/<student>/<assignment>/<notebook>.ipynb."""
+    sub = root / "submitted"
+
+    def put(student, assignment, name=None):
+        p = sub / student / assignment / (name or f"{assignment}.ipynb")
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p
+
+    put("alice", "02-graphs").write_bytes(KEY02.read_bytes())
+    put("alice", "02-graphs", "02-graphs-Copy1.ipynb").write_bytes(BLANK02.read_bytes())  # ignored: a copy
+    put("bob", "02-graphs").write_bytes(BLANK02.read_bytes())
+    mutants.apply_edits(KEY02, put("carol", "02-graphs"), MUTANT[1])
+    with_answer(BLANK01, put("dave", "01-sklearn"), "import os\nos._exit(1)")
+    with_answer(BLANK01, put("erin", "01-sklearn"), "import time\ntime.sleep(600)")
+    with_answer(BLANK02, put("frank", "02-graphs"),
+                "chunks = []\nwhile True:\n    chunks.append(bytearray(100 * 2**20))")
+    put("grace", "02-graphs").write_text("{not json")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    nb.metadata["autograder"] = {"assignment": "99-unknown"}
+    nbformat.write(nb, put("heidi", "99-unknown"))
+    put("ivan", "02-graphs").write_text(json.dumps({"cells": 5}))
+    put("kate", "02-graphs").write_text("")
+    put("leo", "02-graphs").write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+                                                   "cells": [{"cell_type": "code"}]}))
+    put("pat", "02-graphs").write_bytes(BLANK01.read_bytes())
+    return sub
+
+
+def grade_cmd(*args) -> list[str]:
+    return [sys.executable, "-m", "autograder", "grade", *args]
+
+
+def run_grade(*args, timeout=900) -> subprocess.CompletedProcess:
+    proc = subprocess.run(grade_cmd(*args), capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def snapshot(out: Path) -> dict[str, str]:
+    """Every export as text (the gradebook through nbgrader's API), keyed by its path under ``out``."""
+    from nbgrader.api import Gradebook
+
+    files = {str(p.relative_to(out)): p.read_text() for p in sorted(out.rglob("*"))
+             if p.is_file() and p.suffix in (".csv", ".json", ".html") and batch.RESULTS not in p.parts}
+    with Gradebook(f"sqlite:///{out / 'gradebook.db'}") as gb:
+        files["gradebook"] = json.dumps(sorted(
+            (s.student.id, s.assignment.name, g.name, g.score, g.max_score)
+            for a in gb.assignments for s in a.submissions for nb in s.notebooks for g in nb.grades))
+    return files
+
+
+@pytest.fixture(scope="module")
+def klass(tmp_path_factory):
+    return make_class(tmp_path_factory.mktemp("class"))
+
+
+@pytest.fixture(scope="module")
+def clean(klass, tmp_path_factory):
+    """The class graded once, uninterrupted."""
+    out = tmp_path_factory.mktemp("clean")
+    proc = run_grade(str(klass), "--out", str(out), *GRADE)
+    return out, proc
+
+
+# -- discovery and shards (no grading) ----------------------------------------------------------------------
+
+def test_layouts_are_recognised(tmp_path):
+    nbgrader = tmp_path / "course" / "submitted" / "ann" / "02-graphs" / "02-graphs.ipynb"
+    plain = tmp_path / "plain" / "ben_02-graphs.ipynb"
+    per_student = tmp_path / "plain2" / "cat" / "02-graphs.ipynb"
+    per_assignment = tmp_path / "plain3" / "02-graphs" / "dan.ipynb"
+    gradescope = tmp_path / "autograder" / "submission" / "02-graphs.ipynb"
+    for p in (nbgrader, plain, per_student, per_assignment, gradescope):
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(BLANK02.read_bytes())
+    got = {(s.student, s.label, s.known) for s in batch.discover([tmp_path])[0]}
+    assert got == {("ann", "02-graphs", True), ("ben", "02-graphs", True), ("cat", "02-graphs", True),
+                   ("dan", "02-graphs", True), ("submission", "02-graphs", True)}
+
+
+def test_each_student_assignment_is_one_submission(klass):
+    subs, warnings = batch.discover([klass])
+    assert sorted(s.student for s in subs) == sorted(EXPECTED)
+    assert {s.student: s.label for s in subs} == {k: v[0] for k, v in EXPECTED.items()}
+    assert any("02-graphs-Copy1.ipynb" in w for w in warnings)
+
+
+def test_shards_are_disjoint_balanced_and_deterministic(klass):
+    subs, _ = batch.discover([klass])
+    shards = [batch.shard(subs, i, 3) for i in (1, 2, 3)]
+    keys = [s.key for sh in shards for s in sh]
+    assert sorted(keys) == sorted(s.key for s in subs) and len(set(keys)) == len(keys)
+    assert max(map(len, shards)) - min(map(len, shards)) <= 1
+    assert [s.key for s in batch.shard(list(reversed(subs)), 2, 3)] == [s.key for s in shards[1]]
+    with pytest.raises(ValueError):
+        batch.parse_shard("4/3")
+
+
+# -- the class graded ----------------------------------------------------------------------------------------
+
+def test_every_submission_has_one_row_with_the_right_status(clean):
+    out, proc = clean
+    results = batch.load_results(out)
+    assert len(list((out / batch.RESULTS).glob("*.json"))) == len(EXPECTED) == len(results)
+    got = {r.student: r for r in results}
+    assert set(got) == set(EXPECTED)
+    for student, (_, status, score) in EXPECTED.items():
+        r = got[student]
+        assert r.status == status, f"{student}: {r.status} ({r.reason}), expected {status}"
+        if score == "full":
+            assert r.score == r.max_score > 0
+        elif score == "zero":
+            assert r.score == 0 and r.max_score > 0
+        elif score == "partial":
+            assert 0 < r.score < r.max_score
+        if status != "graded":
+            assert r.reason
+    assert "done=" in proc.stderr and "failed=" in proc.stderr and "remaining=" in proc.stderr  # progress bar
+
+
+def test_grades_csv_content(clean):
+    out, _ = clean
+    rows = list(csv.DictReader((out / "grades.csv").open()))
+    assert len(rows) == len(EXPECTED)
+    by = {r["student"]: r for r in rows}
+    key = batch.read_result(next((out / batch.RESULTS).glob("alice__*.json")))
+    assert by["alice"]["status"] == "graded" and float(by["alice"]["score"]) == key.max_score
+    for c in key.checks:
+        assert float(by["alice"][f"{c.question}/{c.name}"]) == c.max_points
+    assert by["carol"]["02.total_error/total_error_value"] == "0"
+    assert by["erin"]["status"] == "timeout" and "longer than 30 s" in by["erin"]["reason"]
+    assert by["heidi"]["assignment"] == "99-unknown" and by["heidi"]["status"] == "invalid"
+
+
+def test_gradebook_gradescope_and_feedback_content(clean):
+    from nbgrader.api import Gradebook
+
+    out, _ = clean
+    with Gradebook(f"sqlite:///{out / 'gradebook.db'}") as gb:
+        assert gb.find_submission("02-graphs", "alice").score == 20
+        assert gb.find_submission("02-graphs", "bob").score == 0
+        assert 0 < gb.find_submission("02-graphs", "carol").score < 20
+        assert gb.find_submission("01-sklearn", "erin").score == 0
+        assert {s.id for s in gb.students} == {"alice", "bob", "carol", "dave", "erin", "frank"}
+    gs = json.loads((out / "gradescope" / "carol" / "02-graphs" / "results.json").read_text())
+    assert 0 < gs["score"] < 20 and sum(t["max_score"] for t in gs["tests"]) == 20
+    lost = {t["name"].split(": ")[1] for t in gs["tests"] if t["score"] < t["max_score"]}
+    assert lost == MUTANT[2]
+    html = (out / "feedback" / "carol" / "02-graphs.html").read_text()
+    assert f'id="score">{gs["score"]:g} / 20<' in html and "<svg" in html
+    assert all(f'data-check="{name}"' in html for name in MUTANT[2])
+    assert "timeout" in (out / "feedback" / "erin" / "01-sklearn.html").read_text()
+
+
+def test_killed_batch_resumes_to_identical_exports(klass, clean, tmp_path):
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(grade_cmd(str(klass), "--out", str(out), *GRADE), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    parent = psutil.Process(proc.pid)
+    deadline = time.monotonic() + 600
+    workers = set()
+    while time.monotonic() < deadline and proc.poll() is None:
+        workers |= {p.pid for p in parent.children(recursive=True)} if parent.is_running() else set()
+        if len(list((out / batch.RESULTS).glob("*.json"))) >= 3:
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the batch finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    for _ in range(40):  # the workers notice their parent is gone and take their kernels down
+        alive = [pid for pid in workers if _alive(pid)]
+        if not alive:
+            break
+        time.sleep(0.5)
+    assert not alive, f"orphaned processes: {alive}"
+    done = len(list((out / batch.RESULTS).glob("*.json")))
+    assert 3 <= done < len(EXPECTED)
+
+    resumed = run_grade(str(klass), "--out", str(out), *GRADE)
+    assert f"{done} already graded" in resumed.stdout
+    assert snapshot(out) == snapshot(clean[0])
+    assert len(list((out / batch.RESULTS).glob("*.json"))) == len(EXPECTED)
+
+    again = run_grade(str(klass), "--out", str(out), *GRADE, "--brief")   # nothing left: nothing graded
+    assert "0 graded now" in again.stdout and f"{len(EXPECTED)} already graded" in again.stdout
+    assert snapshot(out) == snapshot(clean[0])
+
+
+def test_regrade_one_student_and_a_changed_resubmission(klass, clean, tmp_path):
+    out = tmp_path / "regrade"
+    out.mkdir()
+    import shutil
+
+    shutil.copytree(clean[0] / batch.RESULTS, out / batch.RESULTS)
+    before = {p.name: p.stat().st_mtime_ns for p in (out / batch.RESULTS).glob("*.json")}
+    run_grade(str(klass), "--out", str(out), *GRADE, "--student", "grace", "--regrade")
+    after = {p.name: p.stat().st_mtime_ns for p in (out / batch.RESULTS).glob("*.json")}
+    assert [n for n in after if after[n] != before[n]] == ["grace__02-graphs.json"]
+
+    changed = tmp_path / "class2"
+    shutil.copytree(klass.parent, changed)
+    (changed / "submitted" / "kate" / "02-graphs" / "02-graphs.ipynb").write_text("[]")  # kate resubmits
+    proc = run_grade(str(changed / "submitted"), "--out", str(out), *GRADE)
+    assert "1 graded now" in proc.stdout
+    kate = batch.read_result(out / batch.RESULTS / "kate__02-graphs.json")
+    assert kate.status == "invalid" and kate.sha256 == batch.identify(changed / "submitted" / "kate" / "02-graphs"
+                                                                      / "02-graphs.ipynb").sha256
+    assert len(list((out / batch.RESULTS).glob("*.json"))) == len(EXPECTED)
+
+
+def test_shards_merge_into_the_same_exports(tmp_path):
+    """Cheap submissions only: shards graded separately, then merged, equal one unsharded run."""
+    sub = tmp_path / "submitted"
+    for i in range(7):
+        p = sub / f"s{i}" / "02-graphs" / "02-graphs.ipynb"
+        p.parent.mkdir(parents=True)
+        p.write_text("{broken" if i % 2 else json.dumps({"cells": i}))
+    whole = tmp_path / "whole"
+    run_grade(str(sub), "--out", str(whole), "--workers", "2", "--no-progress")
+    parts = []
+    for i in (1, 2, 3):
+        parts.append(tmp_path / f"shard{i}")
+        run_grade(str(sub), "--out", str(parts[-1]), "--shard", f"{i}/3", "--no-export", "--workers", "1")
+    counts = [len(list((p / batch.RESULTS).glob("*.json"))) for p in parts]
+    assert sum(counts) == 7 and max(counts) - min(counts) <= 1
+    merged = tmp_path / "merged"
+    proc = subprocess.run([sys.executable, "-m", "autograder", "merge", *map(str, parts), "--out", str(merged)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert snapshot(merged) == snapshot(whole)
+
+
+# -- autograder ci ---------------------------------------------------------------------------------------------
+
+def test_ci_judges_keys_blanks_and_mutants():
+    from autograder.ci import judge
+    from autograder.results import CheckResult, SubmissionResult
+
+    def result(*statuses):
+        return SubmissionResult("02-graphs", "x", "graded", student="s", checks=[
+            CheckResult(f"c{i}", "02.q", 1, st) for i, st in enumerate(statuses)])
+
+    assert judge(result("passed", "passed"), "full") is None
+    assert "expected full marks" in judge(result("passed", "failed"), "full")
+    assert judge(result("failed", "error"), "zero") is None
+    assert "expected 0" in judge(result("passed", "failed"), "zero")
+    assert judge(result("passed", "failed"), {"c1"}) is None
+    assert "not caught" in judge(result("passed", "passed"), {"c1"})
+    assert "expected exactly" in judge(result("failed", "failed"), {"c1"})
+    timeout = SubmissionResult("02-graphs", "x", "timeout", student="s", reason="slow")
+    assert "not graded" in judge(timeout, "full")
+
+
+def test_ci_finds_a_stale_release(tmp_path):
+    import shutil
+
+    from autograder.ci import stale
+
+    root = tmp_path / "course"
+    for folder in ("source", "release", "solutions"):
+        shutil.copytree(REPO / folder / "02-graphs", root / folder / "02-graphs")
+    shutil.copy(REPO / "nbgrader_config.py", root)
+    assert stale(["02-graphs"], root) == []
+    nb = nbformat.read(root / "source" / "02-graphs" / "02-graphs.ipynb", as_version=4)
+    nb.cells[0].source += "\nA new sentence."
+    nbformat.write(nb, root / "source" / "02-graphs" / "02-graphs.ipynb")
+    problems = stale(["02-graphs"], root)
+    assert len(problems) == 2 and all("stale" in p for p in problems)

@@ -1,0 +1,194 @@
+"""Exports checked against samples of their documented formats (synthetic results: no notebook runs)."""
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+
+from autograder.exports import export_all, student_message
+from autograder.exports.grades_csv import render_csv
+from autograder.exports.gradescope import results_json
+from autograder.results import CheckResult, SubmissionResult
+
+
+def check(name, question, points, status, message="", hidden=False):
+    return CheckResult(name, question, points, status, message, hidden)
+
+
+def sample_results():
+    full = SubmissionResult("02-graphs", "/s/alice/02-graphs/02-graphs.ipynb", "graded", student="alice", checks=[
+        check("shape", "02.numpy", 1, "passed"),
+        check("values", "02.numpy", 2, "passed"),
+        check("other_inputs", "02.numpy", 1, "passed", hidden=True),
+        check("err", "02.total_error", 2, "passed")])
+    partial = SubmissionResult("02-graphs", "/s/bob/02-graphs/02-graphs.ipynb", "graded", student="bob", checks=[
+        check("shape", "02.numpy", 1, "passed"),
+        check("values", "02.numpy", 2, "failed", "ypred_np: got 1, expected 2"),
+        check("other_inputs", "02.numpy", 1, "failed",
+              "predict_np on other inputs: got array [1 2], expected array [3 4] (largest difference 2)", hidden=True),
+        check("err", "02.total_error", 2, "passed")])
+    timeout = SubmissionResult("02-graphs", "/s/carol/02-graphs/02-graphs.ipynb", "timeout", student="carol",
+                               reason="the notebook ran longer than 5 s and was stopped", checks=[
+        check("shape", "02.numpy", 1, "error", "stopped"), check("values", "02.numpy", 2, "error", "stopped"),
+        check("other_inputs", "02.numpy", 1, "error", "stopped", hidden=True),
+        check("err", "02.total_error", 2, "error", "stopped")])
+    other = SubmissionResult("01-sklearn", "/s/alice/01-sklearn/01-sklearn.ipynb", "graded", student="alice",
+                             checks=[check("accuracy", "01.fit", 3, "passed")])
+    invalid = SubmissionResult("", "/s/dave/99-x/99-x.ipynb", "invalid", student="dave",
+                               reason="99-x.ipynb: not a notebook of a known assignment")
+    return [full, partial, timeout, other, invalid]
+
+
+EXPECTED_CSV = """\
+student,assignment,status,score,max_score,01.fit/accuracy,02.numpy/shape,02.numpy/values,02.numpy/other_inputs,02.total_error/err,reason
+alice,01-sklearn,graded,3,3,3,,,,,
+alice,02-graphs,graded,6,6,,1,2,1,2,
+bob,02-graphs,graded,3,6,,1,0,0,2,
+carol,02-graphs,timeout,0,6,,0,0,0,0,the notebook ran longer than 5 s and was stopped
+dave,99-x,invalid,0,0,,,,,,99-x.ipynb: not a notebook of a known assignment
+"""
+
+
+def test_grades_csv_matches_the_documented_sample():
+    assert render_csv(sample_results()) == EXPECTED_CSV
+    rows = list(csv.DictReader(io.StringIO(EXPECTED_CSV)))
+    assert len({(r["student"], r["assignment"]) for r in rows}) == len(rows)
+
+
+def test_hidden_messages_lose_their_expected_values():
+    bob = sample_results()[1]
+    hidden = bob.checks[2]
+    msg = student_message(hidden)
+    assert "predict_np on other inputs" in msg and "got array [1 2]" in msg
+    assert "[3 4]" not in msg and "expected array" not in msg
+    assert student_message(bob.checks[1]) == "ypred_np: got 1, expected 2"  # public checks keep everything
+
+
+def test_gradescope_results_json_follows_the_spec():
+    out = results_json(sample_results()[1])
+    assert out["score"] == 3 and out["visibility"] == "visible"
+    assert [t["name"] for t in out["tests"]] == ["02.numpy: shape", "02.numpy: values", "02.numpy: other_inputs",
+                                                 "02.total_error: err"]
+    for t in out["tests"]:
+        assert set(t) >= {"name", "score", "max_score", "output", "visibility", "status"}
+        assert t["visibility"] in ("visible", "hidden", "after_due_date", "after_published")
+        assert isinstance(t["score"], float) and isinstance(t["max_score"], float)
+    assert [t["score"] for t in out["tests"]] == [1, 0, 0, 2]
+    assert "[3 4]" not in json.dumps(out)
+    assert sum(t["score"] for t in out["tests"]) == out["score"]
+    timeout = results_json(sample_results()[2])
+    assert timeout["score"] == 0 and "longer than 5 s" in timeout["output"]
+    json.dumps(timeout)  # serialisable
+
+
+def nbgrader_export(db: Path, tmp_path: Path) -> list[dict]:
+    """Scores as `nbgrader export` (nbgrader's own CLI) reads them from ``db``."""
+    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    dest = tmp_path / "nbgrader-grades.csv"
+    proc = subprocess.run([sys.executable, "-m", "nbgrader", "export", f"--db=sqlite:///{db}", f"--to={dest}"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return list(csv.DictReader(dest.open()))
+
+
+def test_gradebook_is_read_by_nbgrader_itself(tmp_path):
+    from nbgrader.api import Gradebook
+
+    written = export_all(sample_results(), tmp_path, feedback=False)
+    db = written["gradebook"]
+    rows = {(r["student_id"], r["assignment"]): r for r in nbgrader_export(db, tmp_path)}
+    # nbgrader lists every student x assignment; a missing submission scores 0
+    assert set(rows) == {(s, a) for s in ("alice", "bob", "carol") for a in ("01-sklearn", "02-graphs")}
+    assert float(rows["bob", "01-sklearn"]["score"]) == 0 and float(rows["alice", "01-sklearn"]["score"]) == 3
+    assert float(rows["alice", "02-graphs"]["score"]) == 6 and float(rows["alice", "02-graphs"]["max_score"]) == 6
+    assert float(rows["bob", "02-graphs"]["score"]) == 3
+    assert float(rows["carol", "02-graphs"]["score"]) == 0
+    with Gradebook(f"sqlite:///{db}") as gb:  # one grade cell per question, as in the source notebook
+        cells = {c.name: c.max_score for c in gb.find_notebook("02-graphs", "02-graphs").grade_cells}
+        assert cells == {"02_numpy": 4, "02_total_error": 2}
+        assert gb.find_grade("02_numpy", "02-graphs", "02-graphs", "bob").score == 1
+    # exporting again (e.g. after a re-grade) rewrites the kit's own gradebook: no doubled rows
+    export_all(sample_results(), tmp_path, feedback=False)
+    with Gradebook(f"sqlite:///{db}") as gb:
+        assert len(gb.assignment_submissions("02-graphs")) == 3 and gb.find_submission("02-graphs", "bob").score == 3
+
+
+def test_existing_course_gradebook_is_updated_in_place(tmp_path):
+    from nbgrader.api import Gradebook
+
+    from autograder.exports.gradebook import write_gradebook
+
+    db = tmp_path / "course" / "gradebook.db"
+    write_gradebook(sample_results()[:1], db)
+    with Gradebook(f"sqlite:///{db}") as gb:
+        gb.update_or_create_student("zoe", first_name="Zoe")  # the instructor's own roster stays
+    write_gradebook(sample_results(), db, fresh=False)
+    with Gradebook(f"sqlite:///{db}") as gb:
+        assert {s.id for s in gb.students} == {"alice", "bob", "carol", "zoe"}
+        assert gb.find_submission("02-graphs", "bob").score == 3
+
+
+def test_classroom_workflow_reports_every_check():
+    from autograder.checks.runner import list_checks
+    from autograder.exports.classroom import workflow
+
+    text = workflow("02-graphs")
+    checks = list_checks("autograder.checks.p02_graphs")
+    assert text.count("classroom-resources/autograding-command-grader@v1") == len(checks)
+    assert f"max-score: {int(checks[0].max_points)}" in text
+    runners = text.split("runners: ")[1].strip().split(",")
+    assert len(runners) == len(checks) and len(set(runners)) == len(runners)
+    for r in runners:
+        assert f"{r.upper()}_RESULTS: \"${{{{steps.{r}.outputs.result}}}}\"" in text
+    try:
+        import yaml
+    except ImportError:
+        return
+    doc = yaml.safe_load(text)
+    steps = doc["jobs"]["run-autograding-tests"]["steps"]
+    assert sum(s.get("with", {}).get("max-score", 0) for s in steps) == sum(c.max_points for c in checks)
+
+
+def test_classroom_check_command(tmp_path):
+    from autograder.batch import write_result
+    from autograder.exports.classroom import main
+
+    write_result(sample_results()[1], tmp_path / "results" / "bob__02-graphs.json")
+    assert main(["check", str(tmp_path), "shape"]) == 0
+    assert main(["check", str(tmp_path), "values"]) == 1
+    assert main(["check", str(tmp_path), "no_such_check"]) == 1
+
+
+def test_gradescope_zip_has_the_entry_points(tmp_path):
+    from autograder.gradescope import build_zip
+
+    path = build_zip(tmp_path / "autograder.zip", assignment="02-graphs", secret="s3cret")
+    with zipfile.ZipFile(path) as z:
+        names = set(z.namelist())
+        assert {"setup.sh", "run_autograder", "assignment.txt", "secret.txt", "kit/pyproject.toml",
+                "kit/autograder/grade.py", "kit/autograder/checks/p02_graphs.py"} <= names
+        assert not any("__pycache__" in n for n in names)
+        for entry in ("setup.sh", "run_autograder"):
+            info = z.getinfo(entry)
+            assert (info.external_attr >> 16) & 0o111, f"{entry} must be executable"
+            assert z.read(entry).startswith(b"#!/usr/bin/env bash")
+        assert b"autograder gradescope run /autograder/submission" in z.read("run_autograder")
+        assert b"/autograder/results/results.json" in z.read("run_autograder")
+        assert z.read("assignment.txt").strip() == b"02-graphs"
+
+
+def test_gradescope_run_on_a_submission_folder_without_a_notebook(tmp_path):
+    from autograder.gradescope import run
+
+    (tmp_path / "submission").mkdir()
+    (tmp_path / "submission_metadata.json").write_text(json.dumps({"users": [{"email": "a@b.c", "name": "A"}]}))
+    result = run(tmp_path / "submission", tmp_path / "results" / "results.json", "02-graphs",
+                 tmp_path / "submission_metadata.json")
+    assert result.status == "invalid" and result.student == "a@b.c"
+    out = json.loads((tmp_path / "results" / "results.json").read_text())
+    assert out["score"] == 0 and "no .ipynb" in out["output"]
