@@ -215,8 +215,9 @@ def _grade_task(job: dict) -> dict:
     from autograder.grade import grade_notebook
 
     try:
+        # prewarm: this worker's next kernel starts (and imports TensorFlow) while these checks run
         result = grade_notebook(job["path"], device=job["device"], seed=job["seed"], student=job["student"],
-                                timeout_s=job["timeout"], memory_mb=job["memory"])
+                                timeout_s=job["timeout"], memory_mb=job["memory"], prewarm=True)
     except Exception as e:  # a fault of the grader, not of the submission: still a row, and the batch goes on
         result = grader_error(job, f"the grader failed on this submission: {type(e).__name__}: {str(e)[:300]}")
     result.sha256 = job["sha256"]
@@ -293,7 +294,7 @@ def run_batch(subs: list[Submission], out: str | Path, options: BatchOptions | N
     workers = max(1, min(o.workers or os.cpu_count() or 1, len(todo) or 1))
     statuses: Counter = Counter()
     attempts: Counter = Counter()
-    queue = list(todo)
+    queue = sorted(todo, key=lambda s: (s.label, s.key))  # one assignment after another: warm kernels fit
     t0 = time.monotonic()
     old_term = signal.signal(signal.SIGTERM, _raise_interrupt) if threading.current_thread() is threading.main_thread() else None
     bar = _progress(len(todo), len(skipped), o.progress)

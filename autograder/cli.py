@@ -1,4 +1,7 @@
-"""Command line: ``autograder release | grade | main | calibrate | data`` (also ``python -m autograder``)."""
+"""Command line (also ``python -m autograder``).
+
+release · grade · merge · export · gradescope · ci · main · calibrate · data — ``autograder COMMAND -h`` for each.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +12,6 @@ from pathlib import Path
 
 from autograder import assignments
 from autograder.paths import course_dir
-
-
-def find_notebooks(paths: list[str]) -> list[Path]:
-    found = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            found += sorted(q for q in p.rglob("*.ipynb") if ".ipynb_checkpoints" not in q.parts)
-        else:
-            found.append(p)
-    return found
 
 
 def cmd_release(args) -> int:
@@ -149,7 +142,7 @@ def cmd_main(args) -> int:
     results, problems = [], []
     for a in assignments.REGISTRY.values():
         for kind, path in (("answer key", a.solution_notebook(root)), ("blank release", a.release_notebook(root))):
-            r = grade_notebook(path, device=args.device, student=kind.replace(" ", "-"))
+            r = grade_notebook(path, device=args.device, student=kind.replace(" ", "-"), prewarm=kind == "answer key")
             results.append(r)
             write_json(r, Path(args.out))
             print(f"{a.name} {kind}: {r.status} {r.score:g}/{r.max_score:g} "
