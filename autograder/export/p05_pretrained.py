@@ -1,0 +1,68 @@
+"""Export of practical 05 (pretrained networks): arrays, model summaries and the small Keras models.
+
+InceptionV3 itself (92 MB) is never exported: only its input/output shapes and those of the cut, as JSON, and
+what the notebook computed with it. The small models (extractor, pixel, transfer, fine-tuned) are exported in
+Keras' format; the grader reloads them in safe mode and measures them on the test split itself.
+"""
+
+
+def _summary(model):
+    """Shapes and cut point of a Keras model (JSON: None for an open dimension)."""
+    def shape(t):
+        return [None if d is None else int(d) for d in t.shape]
+
+    last = model.layers[-1]
+    return {"input_shape": shape(model.inputs[0]), "output_shape": shape(model.outputs[0]),
+            "n_inputs": len(model.inputs), "n_outputs": len(model.outputs), "layers": len(model.layers),
+            "last_layer": last.name, "last_layer_class": type(last).__name__, "params": int(model.count_params())}
+
+
+PUBLIC_SEED = 505  # the checks draw the same public probabilities (autograder.checks.p05_pretrained)
+
+
+def public_probs():
+    import numpy as np
+
+    return np.random.default_rng(PUBLIC_SEED).dirichlet(np.full(1000, 0.05), size=4).astype(np.float32)
+
+
+def export(ex):
+    g = ex.get
+    ex.array("x_photos", lambda: g("x_photos"))
+    ex.json("inception", lambda: _summary(g("inception")))
+    ex.json("inception_extractor", lambda: _summary(g("inception_extractor")))
+    ex.array("photo_features", lambda: g("photo_features"))
+    ex.json("imagenet_loaded", lambda: bool(g("IMAGENET")))
+    ex.array("probs", lambda: g("probs"))
+    ex.array("top_idx", lambda: g("top_idx"))
+    ex.array("top_p", lambda: g("top_p"))
+    public = {}
+
+    def top5_public(i):
+        if "r" not in public:
+            public["r"] = g("top5")(public_probs())
+        return public["r"][i]
+
+    ex.array("top5_public_idx", lambda: top5_public(0))
+    ex.array("top5_public_p", lambda: top5_public(1))
+
+    ex.array("x_train", lambda: g("x_train"))
+    ex.array("y_train", lambda: g("y_train"))
+    ex.keras("extractor", lambda: g("extractor"))
+    ex.array("train_features", lambda: g("train_features"))
+    ex.keras("pixel_model", lambda: g("pixel_model"))
+    ex.keras("transfer_model", lambda: g("transfer_model"))
+    ex.keras("finetuned_model", lambda: g("finetuned_model"))
+
+    if ex.hidden is not None:
+        h = ex.hidden
+        ex.array("preprocess_hidden", lambda: g("preprocess")(h["images"].copy()))
+        top = {}
+
+        def top5_hidden(i):
+            if "r" not in top:
+                top["r"] = g("top5")(h["probs"].copy())
+            return top["r"][i]
+
+        ex.array("top5_hidden_idx", lambda: top5_hidden(0))
+        ex.array("top5_hidden_p", lambda: top5_hidden(1))
