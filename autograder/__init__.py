@@ -3,4 +3,10 @@
 The pipeline, one module per step: release -> execute -> export -> check -> report.
 """
 
+import os
+
 __version__ = "0.1.0"
+
+# The grader evaluates exported models with the kernel's numerics flags (oneDNN off), and quietly.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -23,10 +23,6 @@ from autograder.execute import DEFAULT_SEED, execute
 from autograder.paths import course_dir
 from autograder.results import SubmissionResult
 
-# The grader evaluates exported models with the same numerics flags as the kernel (and quietly).
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 LIBRARIES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "scikit-learn", "nbclient", "nbgrader")
 
 
