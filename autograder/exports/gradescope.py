@@ -35,8 +35,8 @@ def results_json(result: SubmissionResult, hidden_visibility: str = HIDDEN_VISIB
             "name": f"{c.question}: {c.name}",
             "number": c.question,
             "score": float(c.points),
-            "max_score": float(c.max_points),
-            "status": "passed" if c.status == "passed" else "failed",
+            "max_score": 0.0 if c.status == "skipped" else float(c.max_points),  # counts neither way
+            "status": "passed" if c.status in ("passed", "skipped") else "failed",
             "output": student_message(c) if c.status != "passed" else "",
             "visibility": hidden_visibility if c.hidden else VISIBILITY,
         })
