@@ -24,9 +24,10 @@ WRONG = [
      {"total_error_other_inputs", "tape_gradient", "tape_gradient_other_inputs"}),
     ("fixed-batch-signature", [("tf.TensorSpec(shape=[None, D], dtype=tf.float32)])\ndef predict",
                                 "tf.TensorSpec(shape=[N, D], dtype=tf.float32)])\ndef predict")],
+     # predict's own graph is fixed to 1000 rows; TensorFlow still lets total_error call it on any batch, but
+     # tracing at 5 rows and differentiating on 37 rows fail
      {"predict_input_signature", "predict_symbolic_output_shape", "predict_other_batch_size",
-      "total_error_value", "total_error_is_vectorised", "total_error_other_inputs",
-      "tape_gradient", "tape_gradient_other_inputs"}),
+      "total_error_is_vectorised", "tape_gradient_other_inputs"}),
     ("concrete-shapes-answer", [('"ypred": (None,),', '"ypred": (N,),')], {"shapes_answer"}),
     ("closed-form-sign", [("return -2 * x.T @ r, -2 * np.sum(r)", "return 2 * x.T @ r, 2 * np.sum(r)")],
      {"closed_form", "closed_form_other_inputs"}),
