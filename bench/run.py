@@ -282,19 +282,10 @@ def part_b(n: int, workers: int, work: Path) -> dict:
 # -- part (c) -----------------------------------------------------------------------------------------
 
 def _tree_rss_mb(proc) -> float:
-    import psutil
+    """RSS of a process and its descendants, measured as the kit's own watchdog does."""
+    from autograder.execute import _rss_mb, _tree
 
-    total = 0
-    try:
-        procs = [proc, *proc.children(recursive=True)]
-    except psutil.Error:
-        return 0.0
-    for p in procs:
-        try:
-            total += p.memory_info().rss
-        except psutil.Error:
-            pass
-    return total / 2**20
+    return _rss_mb(_tree(proc))
 
 
 def _grade_key(name: str) -> dict:
