@@ -32,19 +32,7 @@ public_inputs = _exporter.public_inputs
 
 def make_hidden(rng):
     """Other images, labels, logits, batch size and learning rate: they reach the kernel only in the export cell."""
-    return {
-        "images": rng.integers(0, 256, size=(20, 28, 28)).astype(np.uint8),
-        "labels": rng.integers(0, 10, size=37),
-        "logits": (3.0 * rng.normal(size=(50, 10))).astype(np.float32),
-        "ce_labels": rng.integers(0, 10, size=50),
-        "x": rng.uniform(size=(64, 784)).astype(np.float32),
-        "y": rng.integers(0, 10, size=64),
-        "W1": (0.1 * rng.normal(size=(784, 10))).astype(np.float32),
-        "b1": (0.1 * rng.normal(size=10)).astype(np.float32),
-        "W2": (0.1 * rng.normal(size=(10, 10))).astype(np.float32),
-        "b2": (0.1 * rng.normal(size=10)).astype(np.float32),
-        "lr": np.array(0.1),
-    }
+    return _exporter.draw_inputs(rng, 20, 37, 50, 3.0, 64, 0.1)
 
 
 # -- references -----------------------------------------------------------------------------

@@ -10,24 +10,30 @@ PARAM_NAMES = ("W1", "b1", "W2", "b2")
 PUBLIC_SEED = 303
 
 
-def public_inputs():
-    """Fixed inputs for the self-checks; ``autograder.checks.p03_mlp.public_inputs`` draws the same ones."""
+def draw_inputs(rng, n_images, n_labels, n_logits, logit_scale, n_batch, lr):
+    """Inputs for the student's functions, drawn in a fixed order (public and hidden sets differ in sizes)."""
     import numpy as np
 
-    rng = np.random.default_rng(PUBLIC_SEED)
     return {
-        "images": rng.integers(0, 256, size=(8, 28, 28)).astype(np.uint8),
-        "labels": rng.integers(0, 10, size=12),
-        "logits": (2.0 * rng.normal(size=(16, 10))).astype(np.float32),
-        "ce_labels": rng.integers(0, 10, size=16),
-        "x": rng.uniform(size=(32, 784)).astype(np.float32),
-        "y": rng.integers(0, 10, size=32),
+        "images": rng.integers(0, 256, size=(n_images, 28, 28)).astype(np.uint8),
+        "labels": rng.integers(0, 10, size=n_labels),
+        "logits": (logit_scale * rng.normal(size=(n_logits, 10))).astype(np.float32),
+        "ce_labels": rng.integers(0, 10, size=n_logits),
+        "x": rng.uniform(size=(n_batch, 784)).astype(np.float32),
+        "y": rng.integers(0, 10, size=n_batch),
         "W1": (0.1 * rng.normal(size=(784, 10))).astype(np.float32),
         "b1": (0.1 * rng.normal(size=10)).astype(np.float32),
         "W2": (0.1 * rng.normal(size=(10, 10))).astype(np.float32),
         "b2": (0.1 * rng.normal(size=10)).astype(np.float32),
-        "lr": np.array(0.25),
+        "lr": np.array(lr),
     }
+
+
+def public_inputs():
+    """Fixed inputs for the self-checks; the checks module uses this same function."""
+    import numpy as np
+
+    return draw_inputs(np.random.default_rng(PUBLIC_SEED), 8, 12, 16, 2.0, 32, 0.25)
 
 
 def _numpy(value):
