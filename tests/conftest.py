@@ -60,6 +60,15 @@ def mutate(source: Path, dest_dir: Path, edits: list[tuple[str, str]], name: str
     return out
 
 
+def assert_caught(key: Path, tmp_path: Path, edits, expected: set[str]):
+    """Grade a wrong submission made from ``key``: exactly the ``expected`` checks lose their points."""
+    result = grade_notebook(mutate(key, tmp_path, edits))
+    assert result.status == "graded", result.reason
+    assert not_passed(result) == expected, {c.name: c.message for c in result.checks if c.status != "passed"}
+    assert 0 < result.score < result.max_score
+    return result
+
+
 def outcome(result) -> dict[str, str]:
     return {c.name: c.status for c in result.checks}
 
