@@ -19,7 +19,28 @@ def cmd_release(args) -> int:
 
     for path in release(args.assignments or list(assignments.REGISTRY), args.root):
         print(f"wrote {path}")
+    _ensure_secret(args.root)
     return 0
+
+
+def _ensure_secret(root) -> None:
+    from autograder import secret
+
+    if not secret.secret_path(root).exists() and not os.environ.get(secret.ENV):
+        print(f"created the course secret {secret.ensure(root)} (it seeds the hidden inputs: keep it private, "
+              "out of git, and the same for every grader of the course)")
+
+
+def _need_secret(root=None) -> bool:
+    """One line and False when the course has no secret (grading would use predictable hidden inputs)."""
+    from autograder.secret import MissingSecret, course_secret
+
+    try:
+        course_secret(root)
+        return True
+    except MissingSecret as e:
+        print(f"autograder: {e}", file=sys.stderr)
+        return False
 
 
 def _timeouts(values) -> tuple[float | None, dict]:
@@ -41,6 +62,8 @@ def cmd_grade(args) -> int:
     from autograder.exports import export_all
     from autograder.report import table
 
+    if not _need_secret(args.root):
+        return 2
     out = Path(args.out)
     subs, warnings = batch.discover(args.paths)
     for w in warnings:
@@ -119,7 +142,11 @@ def cmd_gradescope(args) -> int:
     from autograder import gradescope
 
     if args.action == "build":
-        secret = Path(args.secret_file).read_text().strip() if args.secret_file else None
+        from autograder.secret import course_secret
+
+        if not args.secret_file and not _need_secret(args.root):
+            return 2
+        secret = Path(args.secret_file).read_text().strip() if args.secret_file else course_secret(args.root)
         print(f"wrote {gradescope.build_zip(args.output, args.assignment, secret, args.root)}")
         return 0
     r = gradescope.run(args.submission, args.results, args.assignment, args.metadata, args.timeout)
@@ -130,6 +157,8 @@ def cmd_gradescope(args) -> int:
 def cmd_ci(args) -> int:
     from autograder.ci import main_cli
 
+    if not _need_secret(args.root):
+        return 2
     return main_cli(args)
 
 
@@ -139,6 +168,7 @@ def cmd_main(args) -> int:
     from autograder.report import table, write_json
 
     root = course_dir(args.root)
+    _ensure_secret(root)
     results, problems = [], []
     for a in assignments.REGISTRY.values():
         for kind, path in (("answer key", a.solution_notebook(root)), ("blank release", a.release_notebook(root))):
@@ -267,4 +297,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if sys.flags.optimize:
+        from autograder.checks.runner import OptimisedPython, refuse_optimised
+
+        try:
+            refuse_optimised()
+        except OptimisedPython as e:
+            print(f"autograder: {e}", file=sys.stderr)
+            return 2
     return args.func(args)

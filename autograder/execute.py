@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import atexit
 import base64
+import importlib
 import inspect
 import io
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -45,7 +47,8 @@ class Execution:
 
     status: str                      # "ok", "timeout", "memory", "error"
     reason: str = ""
-    artifacts: Path | None = None    # folder written by the export cell (None if it never ran)
+    snapshots: dict[str, Path] = field(default_factory=dict)   # question -> its exported files
+    from_final: list[str] = field(default_factory=list)        # questions taken at the end (check cell did not run)
     cell_errors: list[str] = field(default_factory=list)
     wall_s: float = 0.0
     peak_rss_mb: float = 0.0
@@ -74,19 +77,52 @@ def preamble_source(assignment: Assignment, seed: int, device: str) -> str:
     return "\n".join(lines)
 
 
-def export_source(assignment: Assignment, out_dir: str, hidden: dict | None) -> str:
-    """The export cell: the kit's exporter modules, inlined, then run on the student's namespace."""
+CHECK_CELL = re.compile(r"""^check\(\s*["']([\w.\-]+)["']\s*\)$""")
+ONLY_PLACEHOLDER = "__AG_ONLY__"   # the worker fills in the questions the final export cell must take
+
+
+def check_cell_question(cell) -> str | None:
+    """The question of a locked ``check("NN.q")`` cell (as released), else None."""
+    meta = cell.metadata.get("nbgrader")
+    if cell.cell_type != "code" or not isinstance(meta, dict) or not (meta.get("locked") or meta.get("grade")):
+        return None
+    m = CHECK_CELL.match(cell.source.strip())
+    return m.group(1) if m else None
+
+
+def export_plan(assignment: Assignment, hidden: dict | None = None) -> dict[str, tuple]:
+    """Artifact name -> questions, as the practical's exporter declares them; hidden artifacts marked by a
+    leading ``!`` (they need the hidden inputs)."""
+    from autograder.export.common import Exporter
+
+    practical = importlib.import_module(assignment.export_module)
+    public, full = Exporter({}, None), Exporter({}, None, hidden=hidden or {})
+    practical.export(public)
+    practical.export(full)
+    plan = dict(public.tags)
+    plan.update({"!" + k: v for k, v in full.tags.items() if k not in public.tags})
+    return plan
+
+
+def export_source(assignment: Assignment, out_dir: str, hidden: dict | None, only) -> str:
+    """An export cell: the kit's exporter modules, inlined, run on the student's namespace for ``only``.
+
+    The random states of Python and numpy are restored afterwards, so that taking a snapshot between two
+    student cells does not change what the next cell draws.
+    """
     from autograder.export import common
 
-    practical = __import__(assignment.export_module, fromlist=["export"])
+    practical = importlib.import_module(assignment.export_module)
     blob = ""
     if hidden:
         buf = io.BytesIO()
         np.savez(buf, **hidden)
         blob = base64.b64encode(buf.getvalue()).decode()
+    only_src = ONLY_PLACEHOLDER if only is None else repr(sorted(only))
     return f'''def _ag_export():
-    import base64, io, types
+    import base64, io, random, types
     import numpy as np
+    states = random.getstate(), np.random.get_state()
     mods = []
     for name, src in (("common", {inspect.getsource(common)!r}), ("practical", {inspect.getsource(practical)!r})):
         mod = types.ModuleType("_ag_" + name)
@@ -96,20 +132,46 @@ def export_source(assignment: Assignment, out_dir: str, hidden: dict | None) -> 
     if {blob!r}:
         with np.load(io.BytesIO(base64.b64decode({blob!r})), allow_pickle=False) as z:
             hidden = {{k: z[k] for k in z.files}}
-    ex = mods[0].Exporter(get_ipython().user_ns, {out_dir!r}, hidden, fresh=True)
-    mods[1].export(ex)
-    ex.finish()
+    ex = mods[0].Exporter(get_ipython().user_ns, {out_dir!r}, hidden, fresh=True, only={only_src})
+    try:
+        mods[1].export(ex)
+        ex.finish()
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
 _ag_export()
+del _ag_export
 '''
 
 
-def build_run_notebook(nb, assignment: Assignment, out_dir: str, hidden: dict | None, preamble: str):
-    """Preamble (already run by the warm kernel), the student's code cells, then the export cell."""
+def build_run_notebook(nb, assignment: Assignment, work: Path, hidden: dict | None, preamble: str):
+    """Preamble (already run by the warm kernel), the student's code cells, then the final export cell.
+
+    Each locked ``check("NN.q")`` cell is replaced by a snapshot cell that exports that question's answers
+    (with the hidden inputs, if the question has hidden checks) into a fresh folder of an unguessable name;
+    the worker moves it out of the kernel's reach before the next student cell runs. The final export cell
+    takes the questions whose check cell did not run (the worker fills in which).
+    """
+    plan = export_plan(assignment, hidden)
+    hidden_questions = {q for name, qs in plan.items() if name.startswith("!") for q in qs}
+    questions = sorted({q for qs in plan.values() for q in qs})
     cells = [nbformat.v4.new_code_cell(preamble, metadata={"ag_role": "preamble"})]
+    seen = set()
     for i, cell in enumerate(nb.cells):
-        if cell.cell_type == "code":
+        if cell.cell_type != "code":
+            continue
+        q = check_cell_question(cell)
+        if q in questions and q not in seen:
+            seen.add(q)
+            out = str(work / f"artifacts-{secrets.token_hex(8)}")
+            source = export_source(assignment, out, hidden if q in hidden_questions else None, [q])
+            cells.append(nbformat.v4.new_code_cell(source, metadata={
+                "ag_index": i, "ag_role": "snapshot", "ag_question": q, "ag_out": out}))
+        else:
             cells.append(nbformat.v4.new_code_cell(cell.source, metadata={"ag_index": i}))
-    cells.append(nbformat.v4.new_code_cell(export_source(assignment, out_dir, hidden), metadata={"ag_role": "export"}))
+    out = str(work / f"artifacts-{secrets.token_hex(8)}")
+    cells.append(nbformat.v4.new_code_cell(export_source(assignment, out, hidden, None), metadata={
+        "ag_role": "export", "ag_out": out, "ag_questions": questions}))
     run = nbformat.v4.new_notebook(cells=cells)
     run.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": "Python 3 (autograder)", "language": "python"}
     return run
@@ -325,12 +387,11 @@ def execute(nb, assignment: Assignment, hidden: dict | None = None, *, seed: int
 
 def run_job(job: Job, nb, assignment: Assignment, hidden: dict | None, *, timeout_s: float, memory_mb: float,
             disk_mb: float) -> Execution:
-    """Give the started kernel its submission, watch the limits, collect the exported files."""
+    """Give the started kernel its submission, watch the limits, gather the questions' snapshots."""
     work = job.work
     nbformat.write(nb, work / assignment.notebook)
-    out_dir = work / f"artifacts-{secrets.token_hex(8)}"
     settings = json.loads((job.folder / "job.json").read_text())
-    run_nb = build_run_notebook(nb, assignment, str(out_dir), hidden, settings["preamble"])
+    run_nb = build_run_notebook(nb, assignment, work, hidden, settings["preamble"])
     nbformat.write(run_nb, job.folder / "run.ipynb")
     (job.folder / "go.tmp").write_text("go")
     (job.folder / "go.tmp").replace(job.folder / "go")
@@ -370,15 +431,56 @@ def run_job(job: Job, nb, assignment: Assignment, hidden: dict | None, *, timeou
     elif status == "ok" and proc.returncode != 0:
         status, reason = "error", f"the execution worker exited with code {proc.returncode}"
     executed = job.folder / "executed.ipynb"
-    artifacts, rejected = collect_artifacts(out_dir, job.folder / "collected") if status != "timeout" else (None, [])
-    notes = [] if job.sandboxed else [f"not sandboxed: {job.why}"]
+    snapshots, from_final, notes = gathered(job.folder, run_nb.cells[-1].metadata["ag_questions"])
+    if not job.sandboxed:
+        notes.insert(0, f"not sandboxed: {job.why}")
     return Execution(
-        status=status, reason=reason, artifacts=artifacts,
+        status=status, reason=reason, snapshots=snapshots, from_final=from_final,
         cell_errors=outcome.get("cell_errors", []),
         wall_s=round(wall, 2), peak_rss_mb=round(peak, 1),
         executed=executed if executed.is_file() else None,
-        notes=notes + rejected, job=job.folder,
+        notes=notes, job=job.folder,
     )
+
+
+SNAPSHOTS = "snapshots"
+FINAL = "_final"
+
+
+def take_snapshot(job: Path, out: str, name: str) -> None:
+    """(Worker) move the files of one export cell out of the kernel's reach, as ``snapshots/<name>``.
+
+    Called before the next student cell runs; the rename makes a snapshot whole or absent, even if the
+    worker is killed meanwhile.
+    """
+    folder = job / SNAPSHOTS
+    folder.mkdir(exist_ok=True)
+    tmp = folder / f".tmp-{name}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    collected, rejected = collect_artifacts(Path(out), tmp)
+    shutil.rmtree(out, ignore_errors=True)
+    if collected is None:
+        return
+    if rejected:
+        (folder / f"{name}.notes.json").write_text(json.dumps(rejected))
+    tmp.rename(folder / name)
+
+
+def gathered(job: Path, questions: list[str]) -> tuple[dict[str, Path], list[str], list[str]]:
+    """(Grader) each question's snapshot: taken at its check cell, else by the final export cell, else none."""
+    folder = job / SNAPSHOTS
+    snapshots, from_final, notes = {}, [], []
+    for q in questions:
+        if (folder / q).is_dir():
+            snapshots[q] = folder / q
+        elif (folder / FINAL).is_dir():
+            snapshots[q] = folder / FINAL
+            from_final.append(q)
+    for f in sorted(folder.glob("*.notes.json")) if folder.is_dir() else ():
+        notes += [str(n) for n in json.loads(f.read_text())]
+    if from_final:
+        notes.append(f"graded from the notebook's final state, as their check cell did not run: {', '.join(from_final)}")
+    return snapshots, from_final, notes
 
 
 # -- the worker process -----------------------------------------------------------------------
@@ -400,7 +502,17 @@ async def _drive(job: Path, client, preamble) -> object:
         run.cells[0] = preamble
         client.nb = run
         for index, cell in enumerate(run.cells[1:], start=1):
+            role = cell.metadata.get("ag_role")
+            if role == "export":  # the final export takes only the questions whose check cell did not run
+                missing = [q for q in cell.metadata["ag_questions"] if not (job / SNAPSHOTS / q).is_dir()]
+                if not missing:
+                    break
+                cell.source = cell.source.replace(ONLY_PLACEHOLDER, repr(missing))
             await client.async_execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
+            if role == "snapshot":
+                take_snapshot(job, cell.metadata["ag_out"], cell.metadata["ag_question"])
+            elif role == "export":
+                take_snapshot(job, cell.metadata["ag_out"], FINAL)
     return client.nb
 
 

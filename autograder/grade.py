@@ -22,6 +22,7 @@ from autograder.checks.runner import list_checks, run_checks
 from autograder.execute import DEFAULT_SEED, execute
 from autograder.paths import course_dir
 from autograder.results import SubmissionResult
+from autograder.secret import course_secret
 
 LIBRARIES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "scikit-learn", "nbclient", "nbgrader")
 
@@ -40,12 +41,12 @@ def environment(device: str) -> dict:
 
 
 def hidden_inputs(assignment: assignments.Assignment) -> dict | None:
-    """The grader's hidden inputs, from a course secret: the same for every submission of a run."""
+    """The grader's hidden inputs, from the course secret: the same for every submission of a course."""
     module = importlib.import_module(assignment.checks_module)
     make = getattr(module, "make_hidden", None)
     if make is None:
         return None
-    secret = os.environ.get("AUTOGRADER_SECRET", "dl4img-course-secret")
+    secret = course_secret()
     seed = int.from_bytes(hashlib.sha256(f"{secret}:{assignment.name}".encode()).digest()[:4], "little")
     return make(np.random.default_rng(seed))
 
@@ -136,22 +137,26 @@ def grade_notebook(path: str | Path, *, device: str = "cpu", seed: int = DEFAULT
                   hide=hidden_from_kernel(path), prewarm=prewarm)
     result = SubmissionResult(assignment=assignment.name, submission=str(path), student=student,
                               status="graded", environment=env, notes=hygiene_notes + run.notes + run.cell_errors)
-    if run.status in ("timeout", "memory") or run.artifacts is None:
-        result.status = run.status if run.status != "ok" else "error"
-        result.reason = run.reason or "the notebook did not reach the export step"
-        result.checks = list_checks(assignment.checks_module, status="error", message=result.reason)
-    else:
-        t1 = time.monotonic()
-        artifacts = Artifacts(run.artifacts, hidden)
-        result.checks = run_checks(assignment.checks_module, artifacts)
-        result.measurements = dict(artifacts.measurements)
-        result.timings["checks_s"] = round(time.monotonic() - t1, 2)
-        if run.status == "error":  # kernel died after the export: grade what was exported, say why
-            result.notes.append(run.reason)
+    if run.status != "ok":
+        result.status = run.status
+        result.reason = run.reason
+        if run.snapshots:
+            result.reason += (f"; questions graded from their check cells, before it stopped: "
+                              f"{', '.join(q for q in run.snapshots if q not in run.from_final)}")
+    elif not run.snapshots:
+        result.status, result.reason = "error", "the notebook did not reach the export step"
+    t1 = time.monotonic()
+    stopped = (run.reason if run.status != "ok" else "the notebook did not reach the export step")
+    by_question = {q: Artifacts(folder, hidden) for q, folder in run.snapshots.items()}
+    result.checks = run_checks(assignment.checks_module, by_question,
+                               missing=f"not graded: {stopped} before this question's check cell ran")
+    result.measurements = {k: v for art in by_question.values() for k, v in art.measurements.items()}
+    result.timings["checks_s"] = round(time.monotonic() - t1, 2)
     result.timings.update(execute_s=run.wall_s, total_s=round(time.monotonic() - t0, 2), warm_kernel=run.warm)
     result.environment["peak_rss_mb"] = run.peak_rss_mb
-    if keep_artifacts is not None and run.artifacts is not None:
-        shutil.copytree(run.artifacts, keep_artifacts, dirs_exist_ok=True)
+    if keep_artifacts is not None:  # one flat folder: every question's files
+        for folder in dict.fromkeys(run.snapshots.values()):
+            shutil.copytree(folder, keep_artifacts, dirs_exist_ok=True)
     if not keep_jobs and run.job is not None:
         shutil.rmtree(run.job, ignore_errors=True)
     return result

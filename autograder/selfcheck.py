@@ -35,7 +35,7 @@ def check(question: str, namespace: dict | None = None) -> bool:
     assignment = _assignment_of(question)
     exporter = importlib.import_module(assignment.export_module)
     with tempfile.TemporaryDirectory(prefix="selfcheck-") as folder:
-        ex = Exporter(namespace, folder, lazy=True)   # only what this question's checks read is computed
+        ex = Exporter(namespace, folder, lazy=True, only=[question])  # what grading snapshots here, computed on demand
         exporter.export(ex)
         results = run_checks(assignment.checks_module, Artifacts(folder, exporter=ex), include_hidden=False,
                              question=question)

@@ -141,23 +141,44 @@ def expect_calibrated(art: "Artifacts", assignment: str, key: str, got: float, w
     entry = threshold_entry(assignment, key)
     limit = float(entry["threshold"])
     if entry.get("kind", "min") == "min":
-        assert got >= limit, f"{what} is {got:.4f}, expected at least {limit:.4f}"
+        expect(got >= limit, f"{what} is {got:.4f}, expected at least {limit:.4f}")
     else:
-        assert got <= limit, f"{what} is {got:.4f}, expected at most {limit:.4f}"
+        expect(got <= limit, f"{what} is {got:.4f}, expected at most {limit:.4f}")
 
 
 # -- expected-vs-got assertions ------------------------------------------------------------------
+# They raise explicitly (never a bare ``assert``): a checks module may be imported before pytest rewrites
+# it, and ``python -O`` strips bare asserts, which would let a wrong answer pass.
 
-def _fmt(v) -> str:
+class CheckFailure(AssertionError):
+    """A check's verdict: the answer is wrong; the message says expected vs got in the student's terms."""
+
+
+def expect(condition, message: str) -> None:
+    """Fail with ``message`` unless ``condition`` holds (use instead of ``assert`` in checks modules)."""
+    if not condition:
+        raise CheckFailure(message)
+
+
+def fmt(v) -> str:
+    """A value as a student reads it: integers in full, floats to 6 significant digits, arrays summarised."""
     a = np.asarray(v)
     if a.size > 6:
         return f"array of shape {a.shape} starting {np.array2string(a.ravel()[:4], precision=4)}"
-    return np.array2string(a, precision=6) if a.ndim else f"{a.item():.6g}" if a.dtype.kind == "f" else str(a.item())
+    if a.ndim:
+        return np.array2string(a, precision=6)
+    x = a.item()
+    if isinstance(x, float) and x.is_integer() and abs(x) < 1e15:
+        return str(int(x))
+    return f"{x:.6g}" if isinstance(x, float) else str(x)
+
+
+_fmt = fmt
 
 
 def expect_shape(got, expected: tuple, what: str) -> None:
     shape = tuple(np.shape(got))
-    assert shape == tuple(expected), f"{what} has shape {shape}, expected {tuple(expected)}"
+    expect(shape == tuple(expected), f"{what} has shape {shape}, expected {tuple(expected)}")
 
 
 def expect_close(got, expected, what: str, rtol: float = 1e-4, atol: float = 1e-6) -> None:
@@ -165,12 +186,14 @@ def expect_close(got, expected, what: str, rtol: float = 1e-4, atol: float = 1e-
     expect_shape(got, expected.shape, what)
     if not np.allclose(got, expected, rtol=rtol, atol=atol):
         worst = np.max(np.abs(got - expected)) if got.size else 0.0
-        assert False, f"{what}: got {_fmt(got)}, expected {_fmt(expected)} (largest difference {worst:.3g})"
+        if not np.all(np.isfinite(got)):
+            raise CheckFailure(f"{what}: got non-finite values (NaN or infinity), expected {fmt(expected)}")
+        raise CheckFailure(f"{what}: got {fmt(got)}, expected {fmt(expected)} (largest difference {worst:.3g})")
 
 
 def expect_equal(got, expected, what: str) -> None:
-    assert got == expected, f"{what}: got {got!r}, expected {expected!r}"
+    expect(got == expected, f"{what}: got {got!r}, expected {expected!r}")
 
 
 def expect_at_least(got: float, threshold: float, what: str) -> None:
-    assert got >= threshold, f"{what} is {got:.4f}, expected at least {threshold:.4f}"
+    expect(got >= threshold, f"{what} is {got:.4f}, expected at least {threshold:.4f}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 
 import pytest
 
@@ -14,8 +15,9 @@ from autograder.results import CheckResult
 class _Collector:
     """pytest plugin: provides the ``art`` fixture, selects checks, and records their outcomes."""
 
-    def __init__(self, artifacts: Artifacts, include_hidden: bool, question: str | None):
-        self.artifacts = artifacts
+    def __init__(self, artifacts, include_hidden: bool, question: str | None, missing: str = ""):
+        self.artifacts = artifacts    # one Artifacts for all questions, or question -> Artifacts (snapshots)
+        self.missing = missing
         self.include_hidden = include_hidden
         self.question = question
         self.results: dict[str, CheckResult] = {}
@@ -27,8 +29,14 @@ class _Collector:
         config.addinivalue_line("markers", "check(question, points, hidden): a graded check")
 
     @pytest.fixture
-    def art(self):
-        return self.artifacts
+    def art(self, request):
+        if isinstance(self.artifacts, Artifacts):
+            return self.artifacts
+        question = request.node.get_closest_marker("check").kwargs["question"]
+        found = self.artifacts.get(question)
+        if found is None:
+            raise MissingAnswer(self.missing or f"no answers of {question} were captured", raised=True)
+        return found
 
     def pytest_collection_modifyitems(self, items, config):
         keep = []
@@ -83,7 +91,19 @@ def _to_result(item, mark, report, call) -> CheckResult:
     return CheckResult(status="error", message=f"{type(exc).__name__}: {str(exc)[:300]}", **kw)
 
 
+class OptimisedPython(RuntimeError):
+    pass
+
+
+def refuse_optimised() -> None:
+    """Checks must not run under ``python -O``: it strips bare ``assert``, so a wrong answer could pass."""
+    if sys.flags.optimize:
+        raise OptimisedPython("refusing to grade under `python -O` (it strips assert statements, so wrong "
+                              "answers could pass): run without -O and without PYTHONOPTIMIZE")
+
+
 def _pytest(module: str, collector: _Collector, extra: list[str]) -> None:
+    refuse_optimised()
     path = importlib.import_module(module).__file__
     args = [path, *extra, "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:stepwise",
             "-p", "no:unraisableexception",  # its gc.collect() x4 per run costs ~1 s with TensorFlow loaded
@@ -95,10 +115,14 @@ def _pytest(module: str, collector: _Collector, extra: list[str]) -> None:
                            + "\n".join(collector.collect_errors))
 
 
-def run_checks(module: str, artifacts: Artifacts, include_hidden: bool = True,
-               question: str | None = None) -> list[CheckResult]:
-    """Run ``module``'s checks (a dotted module name) on ``artifacts``."""
-    collector = _Collector(artifacts, include_hidden, question)
+def run_checks(module: str, artifacts, include_hidden: bool = True,
+               question: str | None = None, missing: str = "") -> list[CheckResult]:
+    """Run ``module``'s checks (a dotted module name) on ``artifacts``.
+
+    ``artifacts``: one ``Artifacts`` for every question, or a dict question -> ``Artifacts`` (each question's
+    snapshot, taken at its check cell); a question absent from the dict gets ``missing`` as its error.
+    """
+    collector = _Collector(artifacts, include_hidden, question, missing)
     _pytest(module, collector, [])
     return collector.ordered()
 

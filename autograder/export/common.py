@@ -1,5 +1,6 @@
 """Kernel-side exporter: writes each answer to a plain file and records why one could not be written."""
 
+import contextlib
 import json
 import os
 
@@ -14,16 +15,35 @@ class Exporter:
 
     ``ns`` is the student's namespace, ``hidden`` the grader's hidden inputs (None in self-checks).
     A failure to produce one artifact is recorded by name and never stops the others.
+    Every artifact belongs to the question(s) whose checks read it (``with ex.question(...)``); ``only``
+    restricts the export to some questions: a question's answers are taken where its check cell stands.
     """
 
-    def __init__(self, ns, out, hidden=None, fresh=False, lazy=False):
+    def __init__(self, ns, out, hidden=None, fresh=False, lazy=False, only=None):
         self.ns = ns
         self.out = out
         self.hidden = hidden
         self.errors = {}
         self.lazy = lazy      # self-checks: produce an artifact only when a check asks for it (realise)
         self.pending = {}
-        os.makedirs(out, exist_ok=not fresh)  # at grading time the folder must not exist beforehand
+        self.only = None if only is None else set(only)
+        self.tags = {}        # artifact name -> the questions it belongs to
+        self._current = ()
+        if out is not None:
+            os.makedirs(out, exist_ok=not fresh)  # at grading time the folder must not exist beforehand
+
+    @contextlib.contextmanager
+    def question(self, *questions):
+        """Artifacts declared inside belong to ``questions``."""
+        before, self._current = self._current, questions
+        try:
+            yield
+        finally:
+            self._current = before
+
+    def wants(self, *questions):
+        """Whether any of ``questions`` is exported now (to skip preparing inputs of the others)."""
+        return self.only is None or bool(self.only & set(questions))
 
     # -- reading the student's namespace -------------------------------------------------------
     def get(self, name):
@@ -33,6 +53,13 @@ class Exporter:
 
     # -- writers -------------------------------------------------------------------------------
     def _produce(self, name, produce, write):
+        if not self._current:
+            raise RuntimeError(f"artifact {name!r} is declared outside `with ex.question(...)`")
+        self.tags[name] = self.tags.get(name, ()) + tuple(q for q in self._current if q not in self.tags.get(name, ()))
+        if self.only is not None and not self.only & set(self._current):
+            return
+        if self.out is None:  # a plan: names and questions only
+            return
         if self.lazy:
             self.pending[name] = (produce, write)
             return

@@ -95,33 +95,44 @@ def export(ex):
     import numpy as np
 
     g = ex.get
+    h = ex.hidden
     pub = public_inputs()
 
-    # data
-    ex.array("preprocess_public", lambda: _numpy(g("preprocess")(pub["images"].copy())))
-    ex.json("x_train_summary", lambda: _summary(g("x_train")))
-    ex.array("one_hot_public", lambda: _numpy(g("one_hot")(pub["labels"].copy())))
+    with ex.question("03.preprocess"):
+        ex.array("preprocess_public", lambda: _numpy(g("preprocess")(pub["images"].copy())))
+        ex.json("x_train_summary", lambda: _summary(g("x_train")))
+        if h is not None:
+            ex.array("preprocess_hidden", lambda: _numpy(g("preprocess")(h["images"].copy())))
+    with ex.question("03.one_hot"):
+        ex.array("one_hot_public", lambda: _numpy(g("one_hot")(pub["labels"].copy())))
+        if h is not None:
+            ex.array("one_hot_hidden", lambda: _numpy(g("one_hot")(h["labels"].copy())))
 
     # the model by hand
-    ex.array("forward_public", lambda: _forward(g("forward"), pub))
-    ex.array("cross_entropy_public", lambda: _numpy(g("cross_entropy")(pub["logits"].copy(), _onehot(pub["ce_labels"]))))
-    ex.json("initial_loss", lambda: float(_numpy(g("initial_loss"))))
-    ex.array("gd_step_public", lambda: _gd_step(g("gd_step"), pub))
-    ex.array("losses", lambda: np.asarray([float(_numpy(v)) for v in g("losses")], dtype=np.float64))
-    for i, name in enumerate(PARAM_NAMES):
-        ex.array(f"by_hand_{name}", lambda i=i: _numpy(list(g("params"))[i]))
+    with ex.question("03.forward"):
+        ex.array("forward_public", lambda: _forward(g("forward"), pub))
+        if h is not None:
+            ex.array("forward_hidden", lambda: _forward(g("forward"), h))
+    with ex.question("03.loss"):
+        ex.array("cross_entropy_public",
+                 lambda: _numpy(g("cross_entropy")(pub["logits"].copy(), _onehot(pub["ce_labels"]))))
+        ex.json("initial_loss", lambda: float(_numpy(g("initial_loss"))))
+        if h is not None:
+            ex.array("cross_entropy_hidden",
+                     lambda: _numpy(g("cross_entropy")(h["logits"].astype(np.float32), _onehot(h["ce_labels"]))))
+    with ex.question("03.gd_step"):
+        ex.array("gd_step_public", lambda: _gd_step(g("gd_step"), pub))
+        if h is not None:
+            ex.array("gd_step_hidden", lambda: _gd_step(g("gd_step"), h))
+    with ex.question("03.train_by_hand"):
+        ex.array("losses", lambda: np.asarray([float(_numpy(v)) for v in g("losses")], dtype=np.float64))
+        for i, name in enumerate(PARAM_NAMES):
+            ex.array(f"by_hand_{name}", lambda i=i: _numpy(list(g("params"))[i]))
 
     # Keras
-    for name in KERAS_MODELS:
-        ex.keras(name, lambda name=name: g(name))
-    ex.json("n_params_10", lambda: _integer(g("n_params_10")))
-    ex.json("n_params_final", lambda: _integer(g("n_params_final")))
-
-    if ex.hidden is not None:
-        h = ex.hidden
-        ex.array("preprocess_hidden", lambda: _numpy(g("preprocess")(h["images"].copy())))
-        ex.array("one_hot_hidden", lambda: _numpy(g("one_hot")(h["labels"].copy())))
-        ex.array("forward_hidden", lambda: _forward(g("forward"), h))
-        ex.array("cross_entropy_hidden",
-                 lambda: _numpy(g("cross_entropy")(h["logits"].astype(np.float32), _onehot(h["ce_labels"]))))
-        ex.array("gd_step_hidden", lambda: _gd_step(g("gd_step"), h))
+    for question, name in zip(("03.keras", "03.hidden30", "03.relu", "03.deeper"), KERAS_MODELS):
+        with ex.question(question):
+            ex.keras(name, lambda name=name: g(name))
+    with ex.question("03.params"):
+        ex.json("n_params_10", lambda: _integer(g("n_params_10")))
+        ex.json("n_params_final", lambda: _integer(g("n_params_final")))

@@ -36,28 +36,30 @@ def export(ex):
     import numpy as np
 
     g = ex.get
-    # 04.dense
-    ex.array("params_dense_fashion", lambda: g("params_dense_fashion"))
-    ex.array("params_dense_photo", lambda: g("params_dense_photo"))
-    # 04.inputs
-    ex.array("preprocess_public", lambda: g("preprocess")(public_raw_images()))
-    # 04.filter
-    image, kernel = public_filter_inputs()
-    ex.array("convolve_public", lambda: g("convolve3x3")(image.copy(), kernel.copy()))
-    # 04.params
-    ex.array("conv_params_public", lambda: g("conv3x3_params")(*PUBLIC_CONV_PAIR))
-    ex.array("seed_conv_params", lambda: g("seed_conv_params"))
-    # 04.model / 04.train
-    ex.keras("model", lambda: g("model"))
-    # 04.learned
-    ex.array("first_filters", lambda: g("first_layer_filters")(g("model")))
-    ex.array("feature_maps_public", lambda: g("feature_maps")(g("model"), public_model_image()))
-
-    if ex.hidden is not None:
-        h = ex.hidden
-        ex.array("preprocess_hidden", lambda: g("preprocess")(h["raw"].astype(np.uint8)))
-        ex.array("convolve_hidden", lambda: g("convolve3x3")(h["image"].copy(), h["kernel"].copy()))
-        ex.array("conv_params_hidden",
-                 lambda: [g("conv3x3_params")(int(k), int(l)) for k, l in h["conv_pairs"]])
-        ex.array("feature_maps_hidden",
-                 lambda: g("feature_maps")(g("model"), h["model_image"].astype(np.float32)))
+    h = ex.hidden
+    with ex.question("04.dense"):
+        ex.array("params_dense_fashion", lambda: g("params_dense_fashion"))
+        ex.array("params_dense_photo", lambda: g("params_dense_photo"))
+    with ex.question("04.inputs"):
+        ex.array("preprocess_public", lambda: g("preprocess")(public_raw_images()))
+        if h is not None:
+            ex.array("preprocess_hidden", lambda: g("preprocess")(h["raw"].astype(np.uint8)))
+    with ex.question("04.filter"):
+        image, kernel = public_filter_inputs()
+        ex.array("convolve_public", lambda: g("convolve3x3")(image.copy(), kernel.copy()))
+        if h is not None:
+            ex.array("convolve_hidden", lambda: g("convolve3x3")(h["image"].copy(), h["kernel"].copy()))
+    with ex.question("04.params"):
+        ex.array("conv_params_public", lambda: g("conv3x3_params")(*PUBLIC_CONV_PAIR))
+        ex.array("seed_conv_params", lambda: g("seed_conv_params"))
+        if h is not None:
+            ex.array("conv_params_hidden",
+                     lambda: [g("conv3x3_params")(int(k), int(l)) for k, l in h["conv_pairs"]])
+    with ex.question("04.model", "04.train", "04.learned"):
+        ex.keras("model", lambda: g("model"))
+    with ex.question("04.learned"):
+        ex.array("first_filters", lambda: g("first_layer_filters")(g("model")))
+        ex.array("feature_maps_public", lambda: g("feature_maps")(g("model"), public_model_image()))
+        if h is not None:
+            ex.array("feature_maps_hidden",
+                     lambda: g("feature_maps")(g("model"), h["model_image"].astype(np.float32)))

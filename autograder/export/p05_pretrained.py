@@ -28,41 +28,53 @@ def public_probs():
 
 def export(ex):
     g = ex.get
-    ex.array("x_photos", lambda: g("x_photos"))
-    ex.json("inception", lambda: _summary(g("inception")))
-    ex.json("inception_extractor", lambda: _summary(g("inception_extractor")))
-    ex.array("photo_features", lambda: g("photo_features"))
-    ex.json("imagenet_loaded", lambda: bool(g("IMAGENET")))
-    ex.array("probs", lambda: g("probs"))
-    ex.array("top_idx", lambda: g("top_idx"))
-    ex.array("top_p", lambda: g("top_p"))
-    public = {}
+    h = ex.hidden
+    with ex.question("05.preprocess"):
+        ex.array("x_photos", lambda: g("x_photos"))
+        if h is not None:
+            ex.array("preprocess_hidden", lambda: g("preprocess")(h["images"].copy()))
+    with ex.question("05.inception"):
+        ex.json("inception", lambda: _summary(g("inception")))
+        ex.json("inception_extractor", lambda: _summary(g("inception_extractor")))
+    with ex.question("05.inception", "05.imagenet"):
+        ex.array("photo_features", lambda: g("photo_features"))
+    with ex.question("05.imagenet"):
+        ex.json("imagenet_loaded", lambda: bool(g("IMAGENET")))
+    with ex.question("05.top5", "05.imagenet"):
+        ex.array("top_idx", lambda: g("top_idx"))
+        ex.array("top_p", lambda: g("top_p"))
+    with ex.question("05.top5"):
+        public = {}
 
-    def top5_public(i):
-        if "r" not in public:
-            public["r"] = g("top5")(public_probs())
-        return public["r"][i]
+        def top5_public(i):
+            if "r" not in public:
+                public["r"] = g("top5")(public_probs())
+            return public["r"][i]
 
-    ex.array("top5_public_idx", lambda: top5_public(0))
-    ex.array("top5_public_p", lambda: top5_public(1))
+        ex.array("top5_public_idx", lambda: top5_public(0))
+        ex.array("top5_public_p", lambda: top5_public(1))
+        if h is not None:
+            top = {}
 
-    ex.array("x_train", lambda: g("x_train"))
-    ex.array("y_train", lambda: g("y_train"))
-    ex.keras("extractor", lambda: g("extractor"))
-    ex.array("train_features", lambda: g("train_features"))
-    ex.keras("pixel_model", lambda: g("pixel_model"))
-    ex.keras("transfer_model", lambda: g("transfer_model"))
-    ex.keras("finetuned_model", lambda: g("finetuned_model"))
+            def top5_hidden(i):
+                if "r" not in top:
+                    top["r"] = g("top5")(h["probs"].copy())
+                return top["r"][i]
 
-    if ex.hidden is not None:
-        h = ex.hidden
-        ex.array("preprocess_hidden", lambda: g("preprocess")(h["images"].copy()))
-        top = {}
+            ex.array("top5_hidden_idx", lambda: top5_hidden(0))
+            ex.array("top5_hidden_p", lambda: top5_hidden(1))
 
-        def top5_hidden(i):
-            if "r" not in top:
-                top["r"] = g("top5")(h["probs"].copy())
-            return top["r"][i]
-
-        ex.array("top5_hidden_idx", lambda: top5_hidden(0))
-        ex.array("top5_hidden_p", lambda: top5_hidden(1))
+    with ex.question("05.cut", "05.features", "05.transfer"):
+        ex.array("x_train", lambda: g("x_train"))
+    with ex.question("05.features", "05.transfer"):
+        ex.array("y_train", lambda: g("y_train"))
+    with ex.question("05.cut"):
+        ex.keras("extractor", lambda: g("extractor"))
+    with ex.question("05.features"):
+        ex.array("train_features", lambda: g("train_features"))
+    with ex.question("05.pixels", "05.transfer"):
+        ex.keras("pixel_model", lambda: g("pixel_model"))
+    with ex.question("05.transfer"):
+        ex.keras("transfer_model", lambda: g("transfer_model"))
+    with ex.question("05.finetune"):
+        ex.keras("finetuned_model", lambda: g("finetuned_model"))
