@@ -119,17 +119,36 @@ def run_ci(names=None, root=None, workers: int = 0, out=None, skip=(), progress:
         results_dir = Path(out) if out else Path(tmp) / "grades"
         subs, _ = batch.discover([folder])
         batch.run_batch(subs, results_dir, batch.BatchOptions(workers=workers, regrade=True, progress=progress))
+        kills: dict[str, list[tuple[bool, bool]]] = {}   # practical -> (caught, caught exactly where named)
         for s in subs:
             r = batch.read_result(batch.result_path(results_dir, s))
+            want = expected[(s.student, s.label)]
             if r is None:
                 problems.append(f"{s.label}: {s.student} has no result")
                 continue
-            status = "ok" if (p := judge(r, expected[(s.student, s.label)])) is None else "PROBLEM"
+            p = judge(r, want)
+            if isinstance(want, set):
+                caught = r.status == "graded" and r.score < r.max_score
+                kills.setdefault(s.label, []).append((caught, p is None))
+            status = "ok" if p is None else "PROBLEM"
             print(f"{status:<8} {s.label:<14} {s.student:<34} {r.status:<8} {r.score:g}/{r.max_score:g}",
                   file=sys.stderr)
             if p:
                 problems.append(p)
+        for line in kill_rates(kills):
+            print(line, file=sys.stderr)
     return problems
+
+
+def kill_rates(kills: dict[str, list[tuple[bool, bool]]]) -> list[str]:
+    """One line per practical: how many of its mutants lost points, and how many exactly at their named checks."""
+    lines = []
+    for name in sorted(kills):
+        k = kills[name]
+        caught, exact = sum(c for c, _ in k), sum(e for _, e in k)
+        lines.append(f"mutants {name}: {caught}/{len(k)} caught ({100 * caught / len(k):.0f} % kill rate), "
+                     f"{exact}/{len(k)} exactly at their named checks")
+    return lines
 
 
 def main_cli(args) -> int:

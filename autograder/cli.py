@@ -190,6 +190,8 @@ def cmd_main(args) -> int:
 def cmd_calibrate(args) -> int:
     from autograder.calibrate import main_cli
 
+    if not _need_secret(args.root):
+        return 2
     return main_cli(args)
 
 

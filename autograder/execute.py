@@ -55,6 +55,9 @@ class Execution:
     executed: Path | None = None     # the executed notebook, for feedback
     notes: list[str] = field(default_factory=list)
     job: Path | None = None          # the job folder (the caller removes it)
+    cpu_s: float = 0.0               # CPU time of the kernel's process tree
+    wall_timeout: bool = False       # stopped by the wall-clock backstop (not by its CPU time)
+    host_saturated: bool = False     # the load average reached the number of cores during the run
     warm: bool = False               # the kernel was started before the submission came
 
 
@@ -96,11 +99,13 @@ def export_plan(assignment: Assignment, hidden: dict | None = None) -> dict[str,
     from autograder.export.common import Exporter
 
     practical = importlib.import_module(assignment.export_module)
-    public, full = Exporter({}, None), Exporter({}, None, hidden=hidden or {})
+    public = Exporter({}, None)
     practical.export(public)
-    practical.export(full)
     plan = dict(public.tags)
-    plan.update({"!" + k: v for k, v in full.tags.items() if k not in public.tags})
+    if hidden is not None:
+        full = Exporter({}, None, hidden=hidden)
+        practical.export(full)
+        plan.update({"!" + k: v for k, v in full.tags.items() if k not in public.tags})
     return plan
 
 
@@ -279,6 +284,36 @@ def _kill(procs) -> None:
     psutil.wait_procs(procs, timeout=5)
 
 
+class CpuClock:
+    """CPU time (user + system) of a process tree, counting processes that have since exited."""
+
+    def __init__(self):
+        self.seen: dict[int, float] = {}
+        self.base: float | None = None     # None until started: nothing counts yet
+
+    def start(self) -> None:
+        self.base = sum(self.seen.values())
+
+    def update(self, procs) -> float:
+        for p in procs:
+            try:
+                t = p.cpu_times()
+                self.seen[p.pid] = max(self.seen.get(p.pid, 0.0), t.user + t.system)
+            except psutil.Error:
+                pass
+        return self.total
+
+    @property
+    def total(self) -> float:
+        return 0.0 if self.base is None else sum(self.seen.values()) - self.base
+
+
+def wall_backstop(cpu_limit_s: float) -> float:
+    """Wall-clock limit beside a CPU-time limit: generous, as a busy host slows an honest notebook 2-5x,
+    yet it stops code that waits without computing (sleep, blocking reads)."""
+    return 3 * cpu_limit_s + 15
+
+
 @dataclass
 class Job:
     """A kernel started (and its preamble run) before the submission it will run is known."""
@@ -393,23 +428,35 @@ def run_job(job: Job, nb, assignment: Assignment, hidden: dict | None, *, timeou
     settings = json.loads((job.folder / "job.json").read_text())
     run_nb = build_run_notebook(nb, assignment, work, hidden, settings["preamble"])
     nbformat.write(run_nb, job.folder / "run.ipynb")
+    proc = job.proc
+    watched = psutil.Process(proc.pid)
+    cpu = CpuClock()  # counts from the end of the preamble: the kernel's start-up is not the submission's time
     (job.folder / "go.tmp").write_text("go")
     (job.folder / "go.tmp").replace(job.folder / "go")
 
     start = time.monotonic()
     peak = 0.0
-    proc = job.proc
-    watched = psutil.Process(proc.pid)
     status, reason = "ok", ""
     ticks = 0
+    wall_limit = wall_backstop(timeout_s)
+    load = 0.0
     while proc.poll() is None:
         procs = _tree(watched)
         rss = _rss_mb(procs)
         peak = max(peak, rss)
         elapsed = time.monotonic() - start
+        used = cpu.update(procs)
+        if cpu.base is None and (job.folder / "ready").exists():
+            cpu.start()
+            used = cpu.total
         ticks += 1
-        if elapsed > timeout_s:
-            status, reason = "timeout", f"the notebook ran longer than {timeout_s:.0f} s and was stopped"
+        if ticks % 20 == 0:
+            load = max(load, os.getloadavg()[0])
+        if used > timeout_s:
+            status, reason = "timeout", f"the notebook used more than {timeout_s:.0f} s of CPU time and was stopped"
+        elif elapsed > wall_limit:
+            status, reason = "timeout", (f"the notebook ran longer than {wall_limit:.0f} s (wall clock) and was "
+                                         f"stopped after {used:.0f} s of CPU time")
         elif rss > memory_mb:
             status, reason = "memory", f"the notebook used more than {memory_mb:.0f} MB of memory and was stopped"
         elif ticks % 5 == 0 and _disk_mb(work) > disk_mb:
@@ -436,6 +483,8 @@ def run_job(job: Job, nb, assignment: Assignment, hidden: dict | None, *, timeou
         notes.insert(0, f"not sandboxed: {job.why}")
     return Execution(
         status=status, reason=reason, snapshots=snapshots, from_final=from_final,
+        cpu_s=round(cpu.total, 2), wall_timeout=status == "timeout" and "wall clock" in reason,
+        host_saturated=load >= (os.cpu_count() or 1),
         cell_errors=outcome.get("cell_errors", []),
         wall_s=round(wall, 2), peak_rss_mb=round(peak, 1),
         executed=executed if executed.is_file() else None,
@@ -494,6 +543,7 @@ async def _drive(job: Path, client, preamble) -> object:
     async with client.async_setup_kernel():
         await client.async_wait_for_reply(await ensure_async(client.kc.kernel_info()))
         await client.async_execute_cell(preamble, 0, execution_count=1)
+        (job / "ready").touch()
         while not (job / "go").exists():
             if os.getppid() != parent:  # the grader is gone: nothing will come
                 return None

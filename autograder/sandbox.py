@@ -1,11 +1,12 @@
 """Isolation of the student's kernel on Linux: bubblewrap namespaces, an unprivileged user, resource limits.
 
-The kernel sees a read-only root file system in which the kit's checks, the answer keys, the course folder,
-home folders, /tmp, the grader's outputs, other submissions and the test split of the data are replaced by
-empty folders; only its scratch folder is writable. It has no network (own network namespace), its own PID
-namespace, dies with its parent, runs as ``nobody`` when the grader is root, and has rlimits on processes,
-open files, file size, CPU time and core dumps. Where bubblewrap is missing (macOS, Windows, minimal
-containers) the kernel runs unsandboxed and a warning says so once.
+The kernel sees an allow-list, not a filtered copy of the machine: system folders and the Python environment
+read-only, the kit's package without its checks, the data it needs read-only (the test split never), and its
+own scratch and runtime folders writable. Courses, answer keys, gradebooks and other submissions do not exist
+there, wherever they live. It has no network (own network namespace), its own PID namespace, dies with its
+parent, runs as ``nobody`` when the grader is root, and has rlimits on processes, open files, file size, CPU
+time and core dumps. Where bubblewrap is missing (macOS, Windows, minimal containers) the kernel runs
+unsandboxed and a warning says so once.
 
 Run as ``python -m autograder.sandbox LIMITS -- CMD...``: the launcher sets the rlimits, hands the
 connection file to the kernel's user, then execs CMD (bwrap [setpriv] python -m ipykernel_launcher -f FILE).
@@ -68,41 +69,64 @@ def _is_within(path: Path, other: Path) -> bool:
         return False
 
 
-def kernel_command(kernel: list[str], *, work: Path, runtime: Path, hide: list[Path], data_binds: dict[Path, Path],
-                   limits: Limits, device: str = "cpu") -> list[str]:
-    """The launcher + bwrap command that runs ``kernel`` (its argv) isolated."""
+SYSTEM = ("/usr", "/etc", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/sys")  # read-only, for libraries and config
+
+
+def allowed_paths(work: Path, runtime: Path, data_binds: dict[Path, Path]) -> list[tuple[Path, list[str]]]:
+    """The kernel's whole view of the file system (an allow-list): mount operations, parents first.
+
+    System folders and the Python environment read-only, the kit's own package without its checks, the data
+    it needs read-only, its scratch and runtime folders writable; everything else (courses, submissions,
+    gradebooks, answer keys, wherever they live) does not exist there.
+    """
     kit = Path(__file__).resolve().parent
-    expose = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, Path(sys.executable).resolve().parent)}
-    expose |= {Path(p).resolve() for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p}
-    expose.add(kit)
-    hidden = {Path(p).resolve() for p in hide} | {Path(p) for p in ("/root", "/home", "/tmp", "/var/tmp", "/dev/shm", *HIDDEN_DATA)}
-    hidden = {h for h in hidden if h not in expose and not any(_is_within(p, h) for p in PROTECTED)}
-    hidden = {h for h in hidden if not any(h != o and _is_within(h, o) for o in hidden)}  # outermost only
+    python = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, Path(sys.executable).resolve().parent)}
+    python |= {Path(p).resolve() for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p}
+    python.add(kit)
     ops: list[tuple[Path, list[str]]] = []
-    for h in hidden:
-        ops.append((h, ["--tmpfs", str(h)]))
-    for e in expose:
-        if any(_is_within(e, h) for h in hidden) and e.exists():
-            ops.append((e, ["--ro-bind", str(e), str(e)]))
+    for top in map(Path, SYSTEM):
+        if top.is_symlink():   # /lib -> usr/lib on merged-/usr systems
+            ops.append((top, ["--symlink", os.readlink(top), str(top)]))
+        elif top.is_dir():
+            ops.append((top, ["--ro-bind", str(top), str(top)]))
+    for p in sorted(python):
+        if p.exists() and not any(p != q and _is_within(p, q) for q in python | set(map(Path, SYSTEM))):
+            ops.append((p, ["--ro-bind", str(p), str(p)]))
     ops.append((kit / "checks", ["--tmpfs", str(kit / "checks")]))  # hidden checks and reference values
+    for hidden in map(Path, HIDDEN_DATA):  # the test split the grader scores with
+        if hidden.exists():
+            ops.append((hidden, ["--tmpfs", str(hidden)]))
+    ops.append((Path("/tmp"), ["--tmpfs", "/tmp"]))
     ops.append((work, ["--bind", str(work), str(work)]))
     ops.append((runtime, ["--bind", str(runtime), str(runtime)]))
     for dst, src in data_binds.items():
         ops.append((dst, ["--ro-bind", str(src), str(dst)]))
-    # folders leading to a mount inside an emptied folder must be traversable by the kernel's user
-    binds = [dst for dst, args in ops if args[0] != "--tmpfs"]
-    made = set()
-    for dst in binds:
-        under = [h for h in hidden if _is_within(dst, h) and dst != h]
-        if under:
-            top = max(under, key=lambda h: len(h.parts))
-            for parent in dst.parents:
-                if parent != top and _is_within(parent, top) and parent not in made:
-                    made.add(parent)
-                    ops.append((parent, ["--perms", "0755", "--dir", str(parent)]))
+    # the folders leading to each mount are created by bwrap: make them traversable by the kernel's user
+    mounts = {dst for dst, _ in ops}
+    binds = {dst for dst, args in ops if args[0] != "--tmpfs"}
+    parents = {parent for dst in mounts for parent in dst.parents if parent != Path("/") and parent not in mounts
+               and not any(_is_within(parent, b) for b in binds)}
+    ops += [(parent, ["--perms", "0755", "--dir", str(parent)]) for parent in parents]
     ops.sort(key=lambda op: len(op[0].parts))  # parents before children
+    return ops
+
+
+def kernel_command(kernel: list[str], *, work: Path, runtime: Path, hide: list[Path] = (),
+                   data_binds: dict[Path, Path], limits: Limits, device: str = "cpu") -> list[str]:
+    """The launcher + bwrap command that runs ``kernel`` (its argv) isolated.
+
+    ``hide``: folders that must stay invisible even if they lie inside an allowed folder (e.g. a course kept
+    inside the Python environment); anything outside the allow-list is invisible anyway.
+    """
+    ops = allowed_paths(work, runtime, data_binds)
+    allowed = [dst for dst, args in ops if args[0] in ("--ro-bind", "--bind")]
+    for h in {Path(p).resolve() for p in hide}:
+        inside = [a for a in allowed if _is_within(h, a) and h != a]
+        if inside and not any(_is_within(a, h) for a in (work, runtime)):
+            ops.append((h, ["--tmpfs", str(h)]))
+    ops.sort(key=lambda op: len(op[0].parts))
     root = os.geteuid() == 0
-    bwrap = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+    bwrap = ["bwrap", "--dev", "/dev", "--proc", "/proc",
              "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
              "--die-with-parent", "--new-session", "--chdir", str(work),
              # in its own PID namespace the kernel's parent is PID 1: its parent poller would shut it down

@@ -40,6 +40,7 @@ import nbformat
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+os.environ.setdefault("AUTOGRADER_SECRET", "bench-secret")  # the hidden inputs' seed (a course has its own)
 
 from autograder import assignments  # noqa: E402
 from autograder.grade import environment, grade_notebook  # noqa: E402

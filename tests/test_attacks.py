@@ -4,6 +4,7 @@ Each case is a small notebook (cells added to or changed in the 02 answer key) w
 """
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -130,6 +131,53 @@ def test_kernel_sees_nothing_hidden_and_cannot_forge_results(tmp_path):
     assert found["uid"] != 0
     assert not results_dir.exists() or not any(results_dir.iterdir())
     assert any("planted.npy" in n and "ignored" in n for n in run.notes), run.notes
+
+
+LOOK_AROUND = r'''
+import json, os
+seen = {}
+for path in PATHS:
+    try:
+        seen[path] = sorted(os.listdir(path))
+    except OSError as e:
+        seen[path] = "blocked: " + type(e).__name__
+print("SEEN" + json.dumps(seen))
+'''
+
+
+@needs_sandbox
+def test_the_kernel_sees_an_allow_list_wherever_courses_and_submissions_live(tmp_path):
+    """A course and a classmate's submission at paths the grader was never told about are invisible."""
+    import secrets
+    import shutil
+
+    roots = [Path(p) for p in ("/srv", "/opt", "/var/lib", "/mnt") if os.access(p, os.W_OK)]
+    if len(roots) < 2:
+        pytest.skip("needs two writable system folders (run as root)")
+    tag = secrets.token_hex(4)
+    course, classmate = roots[0] / f"course-{tag}", roots[1] / f"class-{tag}"
+    try:
+        for folder in (course / "solutions" / "02-graphs", classmate / "bob" / "02-graphs"):
+            folder.mkdir(parents=True)
+        shutil.copy(KEY, course / "solutions" / "02-graphs" / "02-graphs.ipynb")
+        shutil.copy(KEY, classmate / "bob" / "02-graphs" / "02-graphs.ipynb")
+        paths = [str(course), str(course / "solutions" / "02-graphs"), str(classmate / "bob" / "02-graphs"),
+                 str(roots[0]), str(REPO), "/var", "/home", "/root"]
+        code = LOOK_AROUND.replace("PATHS", repr(paths))
+        path = mutate(KEY, tmp_path / "alice", [append_to_answer(code)])
+        nb, assignment, _ = load_submission(path)
+        run = execute(nb, assignment, None, hide=[], keep=tmp_path)   # the grader names nothing to hide
+        executed = nbformat.read(run.executed, as_version=4)
+        text = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
+        seen = json.loads(text.split("SEEN", 1)[1].splitlines()[0])
+    finally:
+        shutil.rmtree(course, ignore_errors=True)
+        shutil.rmtree(classmate, ignore_errors=True)
+    for p in paths[:4] + ["/var", "/home"]:
+        assert seen[p] == "blocked: FileNotFoundError", (p, seen[p])
+    assert set(seen[str(REPO)]) <= {"autograder", ".venv"}, seen[str(REPO)]   # the kit's package, not the course
+    python_dirs = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix)}
+    assert set(seen["/root"]) <= {p.relative_to("/root").parts[0] for p in python_dirs if p.is_relative_to("/root")}
 
 
 def test_forged_result_file_is_overwritten_by_the_grader(tmp_path):

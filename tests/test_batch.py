@@ -36,7 +36,7 @@ EXPECTED = {
     "bob": ("02-graphs", "graded", "zero"),
     "carol": ("02-graphs", "graded", "partial"),
     "dave": ("01-sklearn", "error", "zero"),       # kills its kernel
-    "erin": ("01-sklearn", "timeout", "zero"),     # sleeps past --timeout
+    "erin": ("01-sklearn", "timeout", "zero"),     # computes past --timeout
     "frank": ("02-graphs", "memory", "zero"),      # allocates past --memory
     "grace": ("02-graphs", "invalid", None),       # not JSON
     "heidi": ("99-unknown", "invalid", None),      # unknown assignment
@@ -70,7 +70,7 @@ def make_class(root: Path) -> Path:
     put("bob", "02-graphs").write_bytes(BLANK02.read_bytes())
     mutants.apply_edits(KEY02, put("carol", "02-graphs"), MUTANT[1])
     with_answer(BLANK01, put("dave", "01-sklearn"), "import os\nos._exit(1)")
-    with_answer(BLANK01, put("erin", "01-sklearn"), "import time\ntime.sleep(600)")
+    with_answer(BLANK01, put("erin", "01-sklearn"), "while True:\n    pass")
     with_answer(BLANK02, put("frank", "02-graphs"),
                 "chunks = []\nwhile True:\n    chunks.append(bytearray(100 * 2**20))")
     put("grace", "02-graphs").write_text("{not json")
@@ -194,7 +194,7 @@ def test_grades_csv_content(clean):
     for c in key.checks:
         assert float(by["alice"][f"{c.question}/{c.name}"]) == c.max_points
     assert by["carol"]["02.total_error/total_error_value"] == "0"
-    assert by["erin"]["status"] == "timeout" and "longer than 30 s" in by["erin"]["reason"]
+    assert by["erin"]["status"] == "timeout" and "more than 30 s of CPU time" in by["erin"]["reason"]
     assert by["heidi"]["assignment"] == "99-unknown" and by["heidi"]["status"] == "invalid"
 
 
@@ -315,6 +315,13 @@ def test_ci_judges_keys_blanks_and_mutants():
     assert "expected exactly" in judge(result("failed", "failed"), {"c1"})
     timeout = SubmissionResult("02-graphs", "x", "timeout", student="s", reason="slow")
     assert "not graded" in judge(timeout, "full")
+
+
+def test_ci_reports_each_practicals_kill_rate():
+    from autograder.ci import kill_rates
+
+    lines = kill_rates({"02-graphs": [(True, True), (True, False), (False, False), (True, True)]})
+    assert lines == ["mutants 02-graphs: 3/4 caught (75 % kill rate), 2/4 exactly at their named checks"]
 
 
 def test_ci_finds_a_stale_release(tmp_path):

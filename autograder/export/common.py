@@ -63,6 +63,9 @@ class Exporter:
         if self.lazy:
             self.pending[name] = (produce, write)
             return
+        self._write(name, produce, write)
+
+    def _write(self, name, produce, write):
         try:
             write(os.path.join(self.out, name), produce())
         except Exception as e:  # any student failure is a result, not a crash
@@ -106,13 +109,11 @@ class Exporter:
         """Produce a pending artifact now (lazy mode)."""
         if name in self.pending:
             produce, write = self.pending.pop(name)
-            self.lazy = False
-            try:
-                self._produce(name, produce, write)
-            finally:
-                self.lazy = True
+            self._write(name, produce, write)
 
     def finish(self):
+        if self.out is None:
+            return
         with open(os.path.join(self.out, ERRORS_FILE), "w") as f:
             json.dump(self.errors, f)
 
