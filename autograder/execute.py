@@ -324,10 +324,17 @@ class Job:
     proc: subprocess.Popen
     sandboxed: bool
     why: str
+    user: object = None   # sandbox.KernelUser: the kernel's own user id, held until the kernel is gone
 
     def discard(self) -> None:
         _kill(_tree(psutil.Process(self.proc.pid)) if self.proc.poll() is None else [])
+        self.release_user()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+    def release_user(self) -> None:
+        if self.user is not None:
+            self.user.release()
+            self.user = None
 
 
 def _outermost(paths) -> frozenset:
@@ -358,11 +365,13 @@ def start_job(assignment: Assignment, *, seed: int = DEFAULT_SEED, device: str =
         from autograder.models import link_imagenet
 
         link_imagenet(work / ".keras", binds=data_binds if sandboxed else None)
+    user = None
     if sandboxed:
         limit = int((timeout_s or assignment.timeout_s) * 4) + 60
-        argv = sandbox.kernel_command(KERNEL_ARGV, work=work, runtime=runtime, hide=list(hide),
-                                      data_binds=data_binds, limits=sandbox.Limits(cpu_s=limit), device=device)
-        sandbox.prepare(job, work, runtime)
+        user = sandbox.claim_user()
+        argv = sandbox.kernel_command(KERNEL_ARGV, work=work, runtime=runtime, hide=list(hide), data_binds=data_binds,
+                                      limits=sandbox.Limits(cpu_s=limit, uid=user.uid), device=device)
+        sandbox.prepare(job, work, runtime, uid=user.uid)
     else:
         if isolate:
             sandbox.warn_unavailable(why)
@@ -374,7 +383,7 @@ def start_job(assignment: Assignment, *, seed: int = DEFAULT_SEED, device: str =
         cwd=work, env=kernel_env(job, work, device), start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=open(job / "worker.log", "wb"),
     )
-    return Job(key, job, work, proc, sandboxed, why)
+    return Job(key, job, work, proc, sandboxed, why, user)
 
 
 _warm: dict[tuple, Job] = {}
@@ -466,6 +475,7 @@ def run_job(job: Job, nb, assignment: Assignment, hidden: dict | None, *, timeou
             break
         time.sleep(0.05)
     _kill([p for p in _tree(watched)][1:])  # stray children of the kernel
+    job.release_user()
     wall = time.monotonic() - start
 
     outcome = {}

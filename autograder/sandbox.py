@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 NOBODY = 65534
+UID_BASE = 2_100_000   # kernels' own user ids: far above system and login users, unnamed
+UID_SLOTS = 4096
 HIDDEN_DATA = ("/usr/share/datasets",)  # the test split the grader scores with
 # System folders the kernel needs: a hidden folder that holds one of them is not hidden.
 PROTECTED = tuple(map(Path, ("/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc", "/opt", "/var/lib", "/proc", "/dev", "/sys")))
@@ -33,9 +35,51 @@ class Limits:
     nofile: int = 4096
     fsize_mb: int = 1024
     cpu_s: int = 3600
+    uid: int = NOBODY   # the kernel's user (a root grader gives each kernel its own: see claim_user)
 
     def argv(self) -> list[str]:
-        return [f"--nproc={self.nproc}", f"--nofile={self.nofile}", f"--fsize-mb={self.fsize_mb}", f"--cpu-s={self.cpu_s}"]
+        return [f"--nproc={self.nproc}", f"--nofile={self.nofile}", f"--fsize-mb={self.fsize_mb}",
+                f"--cpu-s={self.cpu_s}", f"--uid={self.uid}"]
+
+
+class KernelUser:
+    """A user id held by one kernel for its lifetime (a lock file in the grader's temporary folder).
+
+    RLIMIT_NPROC counts the processes and threads of a user: with a user id of its own, a kernel that exhausts
+    its process limit cannot starve the kernels graded beside it. Only a root grader can switch users; an
+    unprivileged grader's kernels share its user id (and so one process limit).
+    """
+
+    def __init__(self, uid: int, fd: int | None = None):
+        self.uid, self._fd = uid, fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def claim_user() -> KernelUser:
+    """A user id no other running kernel holds (root graders); the grader's own otherwise."""
+    import fcntl
+    import random
+    import tempfile
+
+    if os.geteuid() != 0:
+        return KernelUser(os.getuid())
+    locks = Path(tempfile.gettempdir()) / "autograder-uids"
+    locks.mkdir(mode=0o700, exist_ok=True)
+    start = random.randrange(UID_SLOTS)  # spread over the range: a just-released id is rarely reused at once
+    for i in range(UID_SLOTS):
+        slot = (start + i) % UID_SLOTS
+        fd = os.open(locks / str(slot), os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        return KernelUser(UID_BASE + slot, fd)
+    raise RuntimeError(f"all {UID_SLOTS} kernel user ids are in use")
 
 
 def available() -> tuple[bool, str]:
@@ -140,12 +184,12 @@ def kernel_command(kernel: list[str], *, work: Path, runtime: Path, hide: list[P
         bwrap += args
     # A root grader mounts as root, then the kernel drops to `nobody` inside the sandbox: no capabilities,
     # no setuid escalation, and the process limit applies (root is exempt from RLIMIT_NPROC).
-    drop = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--inh-caps=-all",
+    drop = ["setpriv", f"--reuid={limits.uid}", f"--regid={limits.uid}", "--clear-groups", "--inh-caps=-all",
             "--bounding-set=-all", "--no-new-privs"] if root else []
     return [sys.executable, "-m", "autograder.sandbox", *limits.argv(), "--", *bwrap, *drop, *kernel]
 
 
-def prepare(job: Path, *writable: Path) -> None:
+def prepare(job: Path, *writable: Path, uid: int = NOBODY) -> None:
     """Let the kernel's user traverse the job folder and write its scratch and runtime folders."""
     os.chmod(job, 0o711)
     if os.geteuid() != 0:
@@ -154,7 +198,7 @@ def prepare(job: Path, *writable: Path) -> None:
         for root, dirs, files in os.walk(top):
             for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
                 if not os.path.islink(name):
-                    os.chown(name, NOBODY, NOBODY)
+                    os.chown(name, uid, uid)
 
 
 def _launch(argv: list[str]) -> None:
@@ -169,7 +213,8 @@ def _launch(argv: list[str]) -> None:
         resource.setrlimit(res, (value, value))
     conn = cmd[len(cmd) - 1 - cmd[::-1].index("-f") + 1]
     if os.geteuid() == 0:
-        os.chown(conn, NOBODY, NOBODY)  # jupyter_client writes it 0600 for the grader's user
+        uid = int(values.get("uid", NOBODY))
+        os.chown(conn, uid, uid)  # jupyter_client writes it 0600 for the grader's user
     os.execvp(cmd[0], cmd)
 
 

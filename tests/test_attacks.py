@@ -221,3 +221,38 @@ def test_malformed_notebooks_are_invalid(tmp_path, text, reason):
     path.write_text(text)
     result = grade_notebook(path)
     assert result.status == "invalid" and reason in result.reason
+
+
+THREAD_HOG = r'''
+import threading, time
+hogs = []
+try:
+    while True:
+        t = threading.Thread(target=time.sleep, args=(60,), daemon=True)
+        t.start()
+        hogs.append(t)
+except RuntimeError:
+    pass
+print("threads:", len(hogs))
+time.sleep(50)
+'''
+
+
+@needs_sandbox
+@pytest.mark.skipif(os.geteuid() != 0, reason="separate user ids per kernel need a root grader")
+def test_a_student_who_exhausts_the_process_limit_harms_no_neighbour(tmp_path):
+    """A kernel that takes every process/thread its user may have, graded beside an honest one."""
+    from autograder import batch
+
+    folder = tmp_path / "submitted"
+    mutate(KEY, folder / "aaron" / "02-graphs", [append_to_answer(THREAD_HOG)])   # graded first
+    honest = ("bob", "carol", "dave")    # their kernels start while aaron holds every thread he can
+    for student in honest:
+        mutate(KEY, folder / student / "02-graphs", [])
+    subs, _ = batch.discover([folder])
+    out = tmp_path / "grades"
+    batch.run_batch(subs, out, batch.BatchOptions(workers=2, regrade=True, progress=False))
+    results = {s.student: batch.read_result(batch.result_path(out, s)) for s in subs}
+    for student in honest:
+        r = results[student]
+        assert (r.status, r.score) == ("graded", r.max_score), (student, r.status, r.reason, r.notes)
