@@ -19,6 +19,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -245,15 +246,45 @@ def collect_artifacts(src: Path, dst: Path) -> tuple[Path | None, list[str]]:
     return dst, rejected
 
 
-def _disk_mb(folder: Path) -> float:
+def _disk_mb(*folders: Path) -> float:
+    """Space the files under ``folders`` take (allocated blocks: a sparse file costs what it stores)."""
     total = 0
-    for root, _, files in os.walk(folder):
-        for f in files:
-            try:
-                total += os.lstat(os.path.join(root, f)).st_size
-            except OSError:
-                pass
+    for folder in folders:
+        for root, _, files in os.walk(folder):
+            for f in files:
+                try:
+                    total += os.lstat(os.path.join(root, f)).st_blocks * 512
+                except OSError:
+                    pass
     return total / 2**20
+
+
+def _unlinked_mb(procs) -> tuple[float, float]:
+    """(disk MB, memory MB) held through open files no folder shows: unlinked files and memfds."""
+    seen, disk, memory = set(), 0, 0
+    for p in procs:
+        fds = f"/proc/{p.pid}/fd"
+        try:
+            names = os.listdir(fds)
+        except OSError:
+            continue
+        for name in names:
+            link = f"{fds}/{name}"
+            try:
+                target = os.readlink(link)
+                if not target.endswith("(deleted)"):
+                    continue
+                st = os.stat(link)
+            except OSError:
+                continue
+            if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            if target.startswith("/memfd:"):
+                memory += st.st_blocks * 512
+            else:
+                disk += st.st_blocks * 512
+    return disk / 2**20, memory / 2**20
 
 
 # -- running under limits ---------------------------------------------------------------------
@@ -449,16 +480,20 @@ def run_job(job: Job, nb, assignment: Assignment, hidden: dict | None, *, timeou
     ticks = 0
     wall_limit = wall_backstop(timeout_s)
     load = 0.0
+    disk = unlinked_disk = in_memory_files = 0.0
     while proc.poll() is None:
         procs = _tree(watched)
-        rss = _rss_mb(procs)
+        ticks += 1
+        if ticks % 5 == 0:  # files: the scratch and runtime folders, and open files unlinked from them
+            unlinked_disk, in_memory_files = _unlinked_mb(procs)
+            disk = _disk_mb(work, job.folder / "runtime") + unlinked_disk
+        rss = _rss_mb(procs) + in_memory_files
         peak = max(peak, rss)
         elapsed = time.monotonic() - start
         used = cpu.update(procs)
         if cpu.base is None and (job.folder / "ready").exists():
             cpu.start()
             used = cpu.total
-        ticks += 1
         if ticks % 20 == 0:
             load = max(load, os.getloadavg()[0])
         if used > timeout_s:
@@ -466,10 +501,16 @@ def run_job(job: Job, nb, assignment: Assignment, hidden: dict | None, *, timeou
         elif elapsed > wall_limit:
             status, reason = "timeout", (f"the notebook ran longer than {wall_limit:.0f} s (wall clock) and was "
                                          f"stopped after {used:.0f} s of CPU time")
+        if status != "ok":
+            pass
         elif rss > memory_mb:
             status, reason = "memory", f"the notebook used more than {memory_mb:.0f} MB of memory and was stopped"
-        elif ticks % 5 == 0 and _disk_mb(work) > disk_mb:
+            if in_memory_files:
+                reason += f" ({in_memory_files:.0f} MB of it in memory files)"
+        elif disk > disk_mb:
             status, reason = "error", f"the notebook wrote more than {disk_mb:.0f} MB to disk and was stopped"
+            if unlinked_disk:
+                reason += f" ({unlinked_disk:.0f} MB of it in deleted files it kept open)"
         if status != "ok":
             _kill(procs)
             break

@@ -256,3 +256,20 @@ def test_a_student_who_exhausts_the_process_limit_harms_no_neighbour(tmp_path):
     for student in honest:
         r = results[student]
         assert (r.status, r.score) == ("graded", r.max_score), (student, r.status, r.reason, r.notes)
+
+
+@pytest.mark.parametrize("name, code, status, reason", [
+    ("unlinked file", "import os\nf = open('hidden.bin', 'wb')\nos.unlink('hidden.bin')\nwhile True:\n"
+                      "    f.write(os.urandom(2**20) * 16)\n    f.flush()", "error", "deleted files it kept open"),
+    ("runtime folder", "import os, glob\nd = os.environ['JUPYTER_RUNTIME_DIR']\ni = 0\nwhile True:\n"
+                       "    open(os.path.join(d, f'f{i}.bin'), 'wb').write(os.urandom(2**20) * 16)\n    i += 1",
+     "error", "more than 300 MB to disk"),
+    ("memfd", "import os\nfds = []\nwhile True:  # many memory files, each under the file-size limit\n"
+              "    fds.append(os.memfd_create('x'))\n    for _ in range(32):\n"
+              "        os.write(fds[-1], os.urandom(2**20) * 16)", "memory", "in memory files"),
+])
+def test_disk_and_memory_held_out_of_sight_are_accounted(tmp_path, name, code, status, reason):
+    path = mutate(KEY, tmp_path, [append_to_answer(code)])
+    nb, assignment, _ = load_submission(path)
+    run = execute(nb, assignment, None, disk_mb=300, memory_mb=1800, keep=tmp_path)
+    assert run.status == status and reason in run.reason, (name, run.status, run.reason)
