@@ -1,12 +1,19 @@
-"""Practical 01 graded end to end: answer key, blank release, another correct style, wrong submissions.
+"""Practical 01 graded end to end: answer key, blank release, other correct styles, wrong submissions.
 
-Wrong submissions that change code run as notebooks (autograder.mutants.p01_sklearn.WRONG, shared with
-`autograder ci`); those that only change a result are made by editing a copy of the answer key's exported files.
+The answer key, the blank release and one wrong submission run as real notebooks. The other wrong submissions
+(autograder.mutants.p01_sklearn.WRONG, shared with `autograder ci`) and the correct alternative styles run IN THIS
+PROCESS, the way the grader takes its snapshots: the notebook's code cells are executed in order in one
+namespace, and where a locked `check("01.q")` cell stands the real exporter writes that question's answers only
+(with the hidden inputs); the real checks then read each question's snapshot. Wrong results that no code edit
+makes naturally are made by editing a copy of the answer key's exported files.
 """
 
 import json
+import re
 import shutil
+from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
 
@@ -14,16 +21,52 @@ from autograder import assignments
 from autograder.checks import p01_sklearn as ref
 from autograder.checks.api import Artifacts, threshold
 from autograder.checks.runner import run_checks
-from autograder.grade import grade_notebook, hidden_inputs
+from autograder.export import p01_sklearn as exporter
+from autograder.export.common import Exporter
+from autograder.grade import hidden_inputs
 from autograder.mutants.p01_sklearn import WRONG
 from autograder.paths import REPO
-from conftest import assert_caught, mutate, not_passed
+from conftest import assert_caught, mutate
 
 NAME = "01-sklearn"
 ASSIGNMENT = assignments.get(NAME)
 KEY = ASSIGNMENT.solution_notebook(REPO)
 QUESTIONS = {"01.regression": 4, "01.per_species": 3, "01.images_vs_data": 2, "01.two_pixels": 5,
-             "01.all_pixels": 3, "01.split": 2, "01.sweep": 4, "01.test": 4}
+             "01.all_pixels": 3, "01.split": 3, "01.sweep": 4, "01.test": 4}
+HIDDEN = hidden_inputs(ASSIGNMENT)
+CHECK_CELL = re.compile(r'check\("(\d\d\.\w+)"\)')
+
+
+def grade_in_process(tmp_path: Path, edits=(), keep: Path | None = None) -> list:
+    """Run the (edited) answer key in this process, snapshot each question at its check cell, run the checks."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    nb = nbformat.read(mutate(KEY, tmp_path / "nb", list(edits)), as_version=4)
+    ns: dict = {"__name__": "__main__"}
+    snapshots = {}
+    for i, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
+        question = CHECK_CELL.fullmatch(cell.source.strip())
+        if question:
+            q = question.group(1)
+            out = (keep or tmp_path) / q
+            ex = Exporter(ns, str(out), HIDDEN, fresh=True, only=[q])
+            exporter.export(ex)
+            ex.finish()
+            snapshots[q] = Artifacts(out, HIDDEN)
+            continue
+        try:
+            exec(compile(cell.source, f"<cell-{i}>", "exec"), ns)
+        except Exception:  # a student's error: the kernel goes on (allow_errors)
+            pass
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+    return run_checks(ASSIGNMENT.checks_module, snapshots)
+
+
+def lost(results) -> dict[str, str]:
+    return {r.name: r.message for r in results if r.status != "passed"}
 
 
 def test_answer_key_scores_full_marks(graded_key):
@@ -45,8 +88,6 @@ def test_blank_release_scores_zero_and_is_graded(graded_blank):
 
 
 def test_grade_cells_points_match_the_checks():
-    import nbformat
-
     nb = nbformat.read(KEY, as_version=4)
     cells = {c.source: c.metadata["nbgrader"]["points"] for c in nb.cells
              if c.metadata.get("nbgrader", {}).get("grade")}
@@ -59,50 +100,108 @@ def test_notebook_does_not_import_tensorflow():
     assert not ASSIGNMENT.uses_tensorflow
 
 
+def test_unshuffled_split_graded_for_real_loses_points_at_the_split_only(tmp_path):
+    edits, expected = next(w[1:] for w in WRONG if w[0] == "unshuffled-split")
+    result = assert_caught(KEY, tmp_path, edits, expected)
+    message = next(c.message for c in result.checks if c.name == "split_shuffled")
+    assert "consecutive images" in message and "rng.permutation" in message
+    # its own test images really score under the threshold: the test question did not simply not notice
+    assert result.measurements["test_accuracy"] < threshold(NAME, "test_accuracy")
+
+
+def test_in_process_answer_key_scores_full_marks(tmp_path):
+    results = grade_in_process(tmp_path)
+    assert not lost(results), lost(results)
+    assert sum(r.points for r in results) == sum(QUESTIONS.values())
+
+
 @pytest.mark.parametrize("edits, expected", [w[1:] for w in WRONG], ids=[w[0] for w in WRONG])
 def test_wrong_submission_loses_points_at_the_intended_check(tmp_path, edits, expected):
-    assert_caught(KEY, tmp_path, edits, expected)
+    messages = lost(grade_in_process(tmp_path, edits))
+    assert set(messages) == expected, messages
 
 
-ANOTHER_STYLE = [
+SPLIT = ("order = rng.permutation(len(labels))\nidx_train = order[:N_TRAIN]\nidx_val = order[N_TRAIN:N_TRAIN + N_VAL]\n"
+         "idx_test = order[N_TRAIN + N_VAL:]")
+PER_GROUP = ("fits = [fit_line(x[groups == g], y[groups == g]) for g in np.unique(groups)]\n"
+             "    return np.array([f[0] for f in fits]), np.array([f[1] for f in fits])")
+
+# correct answers in other styles, written from the student notebook: each must get full marks
+ANOTHER_STYLE = {
     # np.polyfit instead of LinearRegression; the pixels read from images; another solver; another pair of pixels
-    ("reg = LinearRegression().fit(x.reshape(-1, 1), y)\n    return float(reg.coef_[0]), float(reg.intercept_)",
-     "slope, intercept = np.polyfit(x, y, 1)\n    return slope, intercept"),
-    ("PIXELS = [(3, 2), (4, 3)]", "PIXELS = [(2, 3), (5, 4)]"),
-    ("X2 = X64[:, [pixel_index(r, c) for r, c in PIXELS]]",
-     "X2 = np.stack([digits.images[:, r, c] / 16 for r, c in PIXELS], axis=1)"),
-    ("clf2 = LogisticRegression(max_iter=1000).fit(X2, labels)",
-     "clf2 = LogisticRegression(solver='newton-cg', max_iter=1000).fit(X2, labels)"),
-    ("return int(np.sum(np.asarray(y_true) != np.asarray(y_pred)))",
-     "return len(y_true) - int(np.equal(y_true, y_pred).sum())"),
-    # a stratified split with scikit-learn, k chosen as the last best, the final model refitted on train + validation
-    ("order = rng.permutation(len(labels))\nidx_train = order[:N_TRAIN]\nidx_val = order[N_TRAIN:N_TRAIN + N_VAL]\n"
-     "idx_test = order[N_TRAIN + N_VAL:]",
-     "from sklearn.model_selection import train_test_split\n"
-     "idx_rest, idx_test = train_test_split(np.arange(len(labels)), test_size=N_TEST, stratify=labels, random_state=1)\n"
-     "idx_train, idx_val = train_test_split(idx_rest, test_size=N_VAL, stratify=labels[idx_rest], random_state=1)"),
-    ("best_k = KS[int(np.argmax(val_acc))]", "best_k = KS[len(KS) - 1 - int(np.argmax(val_acc[::-1]))]"),
-    ("fit(X64[idx_train], labels[idx_train])\nval_acc_final",
-     "fit(X64[np.r_[idx_train, idx_val]], labels[np.r_[idx_train, idx_val]])\nval_acc_final"),
-]
+    "polyfit-images-newton": [
+        ("reg = LinearRegression().fit(x.reshape(-1, 1), y)\n    return float(reg.coef_[0]), float(reg.intercept_)",
+         "slope, intercept = np.polyfit(x, y, 1)\n    return slope, intercept"),
+        ("PIXELS = [(3, 2), (4, 3)]", "PIXELS = [(2, 3), (5, 4)]"),
+        ("X2 = X64[:, [pixel_index(r, c) for r, c in PIXELS]]",
+         "X2 = np.stack([digits.images[:, r, c] / 16 for r, c in PIXELS], axis=1)"),
+        ("clf2 = LogisticRegression(max_iter=1000).fit(X2, labels)",
+         "clf2 = LogisticRegression(solver='newton-cg', max_iter=1000).fit(X2, labels)"),
+        ("return int(np.sum(np.asarray(y_true) != np.asarray(y_pred)))",
+         "return len(y_true) - int(np.equal(y_true, y_pred).sum())"),
+        # a stratified split with scikit-learn, k chosen as the last best
+        (SPLIT, "from sklearn.model_selection import train_test_split\n"
+                "idx_rest, idx_test = train_test_split(np.arange(len(labels)), test_size=N_TEST, stratify=labels, "
+                "random_state=1)\n"
+                "idx_train, idx_val = train_test_split(idx_rest, test_size=N_VAL, stratify=labels[idx_rest], "
+                "random_state=1)"),
+        ("best_k = KS[int(np.argmax(val_acc))]", "best_k = KS[len(KS) - 1 - int(np.argmax(val_acc[::-1]))]")],
+    # closed-form least squares, a loop over sorted(set(groups)), a numpy count, np.split, sorted index sets,
+    # accuracy_score
+    "closed-form-loops-sorted-split": [
+        ("reg = LinearRegression().fit(x.reshape(-1, 1), y)\n    return float(reg.coef_[0]), float(reg.intercept_)",
+         "a = np.cov(x, y, bias=True)[0, 1] / np.var(x)\n    return a, y.mean() - a * x.mean()"),
+        (PER_GROUP, "slopes, intercepts = [], []\n    for g in sorted(set(groups.tolist())):\n"
+                    "        a, b = fit_line(x[groups == g], y[groups == g])\n"
+                    "        slopes.append(a)\n        intercepts.append(b)\n"
+                    "    return np.array(slopes), np.array(intercepts)"),
+        ("return int(np.sum(np.asarray(y_true) != np.asarray(y_pred)))",
+         "return np.count_nonzero(np.asarray(y_true) != np.asarray(y_pred))"),
+        (SPLIT, "idx_train, idx_val, idx_test = (np.sort(part) for part in "
+                "np.split(rng.permutation(len(labels)), [N_TRAIN, N_TRAIN + N_VAL]))"),
+        ("test_acc = final_model.score(X64[idx_test], labels[idx_test])",
+         "from sklearn.metrics import accuracy_score\n"
+         "test_acc = accuracy_score(labels[idx_test], final_model.predict(X64[idx_test]))")],
+    # a Python loop counting errors, per-group masks built with np.flatnonzero, shapes typed as tuples
+    "python-count-and-indices": [
+        ("return int(np.sum(np.asarray(y_true) != np.asarray(y_pred)))",
+         "return sum(1 for t, p in zip(y_true, y_pred) if t != p)"),
+        (PER_GROUP, "keys = np.unique(groups)\n    lines = [fit_line(x[np.flatnonzero(groups == k)], "
+                    "y[np.flatnonzero(groups == k)]) for k in keys]\n"
+                    "    return np.array(lines)[:, 0], np.array(lines)[:, 1]"),
+        ("images_shape = digits.images.shape\ndata_shape = digits.data.shape",
+         "images_shape = (537, 8, 8)\ndata_shape = (537, 64)")],
+}
 
 
-def test_correct_solution_in_another_style_scores_full_marks(tmp_path):
-    result = grade_notebook(mutate(KEY, tmp_path, ANOTHER_STYLE))
-    assert result.status == "graded", result.reason
-    assert not_passed(result) == set(), {c.name: c.message for c in result.checks if c.status != "passed"}
+@pytest.mark.parametrize("edits", ANOTHER_STYLE.values(), ids=ANOTHER_STYLE.keys())
+def test_correct_solution_in_another_style_scores_full_marks(tmp_path, edits):
+    results = grade_in_process(tmp_path, edits)
+    assert not lost(results), lost(results)
 
 
 # -- wrong results, made on a copy of the answer key's exported files ------------------------------------
 
+@pytest.fixture(scope="module")
+def key_snapshots(tmp_path_factory):
+    """The answer key's per-question snapshots, taken in process once."""
+    root = tmp_path_factory.mktemp("p01-key")
+    grade_in_process(root / "run", keep=root / "snapshots")
+    return root / "snapshots"
+
+
 @pytest.fixture
-def artifacts(key_artifacts, tmp_path):
-    """A writable copy of the answer key's exported files, and a function that grades it."""
+def artifacts(key_snapshots, tmp_path):
+    """A writable copy of the answer key's exported files (all questions in one folder), and a function that grades it."""
     folder = tmp_path / "artifacts"
-    shutil.copytree(key_artifacts(NAME), folder)
+    folder.mkdir()
+    for snap in key_snapshots.iterdir():
+        for f in snap.iterdir():
+            if f.name != "_errors.json":
+                shutil.copy(f, folder / f.name)
 
     def grade():
-        return run_checks(ASSIGNMENT.checks_module, Artifacts(folder, hidden_inputs(ASSIGNMENT)))
+        return run_checks(ASSIGNMENT.checks_module, Artifacts(folder, HIDDEN))
 
     return folder, grade
 
@@ -164,6 +263,10 @@ def raw_pixel_final_model(folder):
     save(folder, "final_intercept", model.intercept_)
 
 
+def validation_accuracy_of_another_model(folder):
+    save(folder, "val_acc_final", 0.97)
+
+
 def best_k_removed(folder):
     (folder / "best_k.npy").unlink()
 
@@ -171,11 +274,14 @@ def best_k_removed(folder):
 ARTIFACT_VARIANTS = [
     ("sweep-fitted-on-validation-too", sweep_fitted_on_train_and_validation, {"sweep_curves", "best_k_supported"}),
     ("test-split-too-small", shrink_test_split, {"split_sizes"}),
-    ("nan-weights", nan_weights, {"all_pixel_coefficients", "all_pixel_training_errors"}),
-    ("pixels-out-of-range", pixels_out_of_range, {"two_pixel_features", "two_pixel_coefficients"}),
+    # train_errors_64 is right for the model it counted (the one of the kernel): only the weights lose points
+    ("nan-weights", nan_weights, {"all_pixel_coefficients"}),
+    # clf2 is judged on the submission's own X2, which is fine: PIXELS itself is the fault
+    ("pixels-out-of-range", pixels_out_of_range, {"two_pixel_features"}),
     ("accuracy-in-percent", percent_accuracy, {"test_accuracy_reported"}),
     ("final-model-on-raw-pixels", raw_pixel_final_model, {"final_trained_on_train_split"}),
     ("best-k-missing", best_k_removed, {"best_k_supported"}),
+    ("val-acc-final-not-of-final-model", validation_accuracy_of_another_model, {"test_accuracy_reported"}),
 ]
 
 
@@ -203,8 +309,37 @@ def test_messages_say_expected_and_got(artifacts):
                                                   "expected (537, 8, 8)")
 
 
-def test_hidden_inputs_reach_only_hidden_checks():
-    hidden = hidden_inputs(ASSIGNMENT)
-    assert set(hidden) == {"x", "y", "gx", "gy", "groups", "y_true", "y_pred"}
-    errors = [int(np.sum(t != p)) for t, p in zip(hidden["y_true"], hidden["y_pred"])]
-    assert errors == [0, 7, 23, 50]
+def test_rates_are_shown_as_rates_not_rounded(artifacts):
+    folder, grade = artifacts
+    errors = int(load(folder, "train_errors_2"))
+    save(folder, "train_errors_2", errors / 537)
+    message = lost(grade())["two_pixel_training_errors"]
+    assert f"got {errors / 537:.6g}, expected {errors}" in message and "not a rate" in message
+
+
+def test_hidden_inputs_defeat_the_shortcuts():
+    h = HIDDEN
+    # fit_per_group: labels not 0..k, first appearance not sorted, groups of unequal sizes
+    groups = h["groups"]
+    first = list(dict.fromkeys(groups.tolist()))
+    assert sorted(first) == [2, 5, 9] and first != sorted(first)
+    assert len(set(np.bincount(groups)[[2, 5, 9]])) == 3
+    # count_errors: labels not 0..k, lengths other than 537, and the int(rate * n) shortcut one short somewhere
+    pairs = [(h[f"y_true_{i}"], h[f"y_pred_{i}"]) for i in range(exporter.N_COUNT_ERRORS)]
+    assert [(len(t), int(np.sum(t != p))) for t, p in pairs] == ref.COUNT_ERRORS_CASES
+    assert set(np.concatenate([t for t, _ in pairs]).tolist()) == {3, 7, 12, 40}
+    assert any(int(np.mean(t != p) * len(t)) != np.sum(t != p) for t, p in pairs)
+    assert any(np.sum(np.abs(t - p)) != np.sum(t != p) for t, p in pairs)
+
+
+def test_split_shuffle_rule_accepts_random_splits_and_rejects_file_order():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        order = rng.permutation(537)
+        assert ref.split_problem({"a": order[:300], "b": order[300:400], "c": order[400:]}) is None
+    blocks = [(np.arange(300), np.arange(300, 400), np.arange(400, 537)),
+              (np.arange(237, 537), np.arange(137, 237), np.arange(137)),
+              # shuffled within file-order blocks, then sorted: no longer consecutive, still from one end each
+              (np.sort(np.r_[np.arange(200), np.arange(437, 537)]), np.arange(200, 300), np.arange(300, 437))]
+    for train, val, test in blocks:
+        assert ref.split_problem({"idx_train": train, "idx_val": val, "idx_test": test}) is not None
