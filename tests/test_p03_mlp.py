@@ -1,19 +1,24 @@
-"""Practical 03 graded end to end: answer key, blank release, and wrong submissions.
+"""Practical 03 graded end to end: answer key, blank release, correct alternatives and wrong submissions.
 
-The answer key and the blank release run as real notebooks once; two wrong submissions run for real (one
-that trains on unscaled pixels, one that fails early). Every other wrong submission is checked WITHOUT
-retraining: the answer key's exported files are loaded back into a namespace (trained parameters, loss history,
-Keras models), the wrong version of the notebook's solution cells is executed in this process, the models a
-variant changes are rebuilt untrained with the notebook's own (edited) code, and the real exporter and checks
-run on the result. What a variant does to the hand-written training (diverge, plateau, crash) was measured
-once on real runs; the numbers are in the comments.
+The answer key and the blank release run as real notebooks once; three wrong submissions run for real (one
+that trains on unscaled pixels, one that fails early, one that bundles four mistakes whose real outcome does not
+depend on the seed). Every other submission is checked WITHOUT retraining: the answer key's exported files are
+loaded back into a namespace (trained parameters, loss history), the submission's solution cells are executed in
+this process, its Keras models are rebuilt with its own (edited) code and "trained" by a stand-in for
+``keras.Model.fit`` that records what a real ``fit`` would (the optimizer's step count for the data, batch size
+and epochs it was given; a History with ``val_loss`` only given validation data) and copies the key's trained
+weights where the shapes match, and the real exporter and checks run on the result. What a variant does to the
+hand-written training (diverge, plateau, crash) was measured once on real runs; the numbers are in the comments.
+The Keras models' test accuracy is judged in process only where the submission trains as the key does.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import shutil
+import zipfile
 from pathlib import Path
 
 import nbformat
@@ -26,6 +31,7 @@ from autograder.checks.runner import run_checks
 from autograder.export import p03_mlp as exporter
 from autograder.export.common import Exporter
 from autograder.grade import grade_notebook, hidden_inputs
+from autograder.mutants import p03_mlp as mutants
 from autograder.paths import REPO
 from conftest import mutate, not_passed
 
@@ -35,13 +41,15 @@ KEY = A.solution_notebook(REPO)
 HIDDEN = hidden_inputs(A)
 MODELS = exporter.KERAS_MODELS
 QUESTIONS = {"03.preprocess": 3, "03.one_hot": 2, "03.forward": 2, "03.loss": 4, "03.gd_step": 3,
-             "03.train_by_hand": 3, "03.keras": 3, "03.hidden30": 2, "03.relu": 2, "03.deeper": 4, "03.params": 2}
+             "03.train_by_hand": 3, "03.keras": 4, "03.hidden30": 2, "03.relu": 2, "03.deeper": 3, "03.params": 2}
 ACCURACY = {f"test_accuracy_{m}" for m in ("by_hand", *MODELS)}
-# the solution cells executed in-process to rebuild a submission's functions (no training in them)
-FUNCTION_CELLS = ("preprocess", "one_hot", "forward", "cross_entropy", "gd_step", "keras_functions", "n_params")
+KERAS_ACCURACY = ACCURACY - {"test_accuracy_by_hand"}
+# the solution cells executed in-process to rebuild a submission's functions (no training in them); then its
+# model cells, and n_params last
+FUNCTION_CELLS = ("preprocess", "one_hot", "forward", "cross_entropy", "gd_step", "keras_functions")
+WRONG = {w[0]: w for w in mutants.WRONG}
 
-NO_SCALING = [("return images.reshape(len(images), 28 * 28).astype(np.float32) / 255.0",
-               "return images.reshape(len(images), 28 * 28).astype(np.float32)")]
+NO_SCALING = [(mutants.PREPROCESS, "return images.reshape(len(images), 28 * 28).astype(np.float32)")]
 
 
 # -- the answer key, run once ------------------------------------------------------------------
@@ -54,12 +62,10 @@ def key(graded_key, key_artifacts):
 
 @pytest.fixture(scope="module")
 def data():
-    """A small slice of the training split (the validation images of the notebook's fixed split)."""
+    """The training split's images and labels (the notebook's own cell splits them into train and validation)."""
     from autograder.data import load_fashion_mnist
 
-    images, labels = load_fashion_mnist("train")
-    split = np.random.default_rng(0).permutation(len(images))[:1000]
-    return images[split], labels[split]
+    return load_fashion_mnist("train")
 
 
 def solution_cells(nb) -> dict[str, str]:
@@ -76,7 +82,43 @@ def edited_key(tmp_path: Path, edits) -> nbformat.NotebookNode:
     return nbformat.read(mutate(KEY, tmp_path / "nb", edits), as_version=4)
 
 
-def namespace(nb, folder: Path, data, by_hand: str = "key", rebuild=(), constants=None) -> dict:
+def with_cells(cells: dict[str, str]) -> nbformat.NotebookNode:
+    """The answer key with some solution cells replaced (a submission written in another style)."""
+    nb = nbformat.read(KEY, as_version=4)
+    for c in nb.cells:
+        cell_id = c.metadata.get("nbgrader", {}).get("grade_id")
+        if cell_id in cells:
+            c.source = cells[cell_id]
+    return nb
+
+
+class _History:
+    def __init__(self, history):
+        self.history = history
+
+
+def _stand_in_fit(key_folder: Path):
+    """keras.Model.fit without training: the optimizer records the steps a real fit makes, the key's trained
+    weights are copied where the shapes match, and the History has val_loss only given validation data."""
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
+            validation_data=None, **kwargs):
+        n = int(len(x) * (1 - validation_split)) if validation_split else len(x)
+        steps = epochs * math.ceil(n / (batch_size or 32))
+        self.optimizer.build(self.trainable_variables)
+        self.optimizer.iterations.assign(steps)
+        key_model = _key_model(key_folder / f"{self._p03_name}.keras")
+        if [w.shape for w in key_model.get_weights()] == [w.shape for w in self.get_weights()]:
+            self.set_weights(key_model.get_weights())
+        history = {"loss": [0.5] * epochs, "accuracy": [0.8] * epochs}
+        if validation_data is not None or validation_split:
+            history.update(val_loss=[0.5] * epochs, val_accuracy=[0.8] * epochs)
+        return _History(history)
+
+    return fit
+
+
+def namespace(nb, folder: Path, data, monkeypatch, by_hand: str = "key", constants=None) -> dict:
     """The state a submission made from ``nb`` would leave, without retraining (see the module docstring).
 
     by_hand: "key" (the key's trained parameters and losses), "untrained" (fresh parameters, the losses of
@@ -88,28 +130,25 @@ def namespace(nb, folder: Path, data, by_hand: str = "key", rebuild=(), constant
     import tensorflow as tf
 
     images, labels = data
-    ns = {"np": np, "tf": tf, "keras": keras, "LEARNING_RATE": 0.25, "BATCH_SIZE": 100, **(constants or {})}
+    ns = {"np": np, "tf": tf, "keras": keras, "images": images, "labels": labels, "LEARNING_RATE": 0.25,
+          "BATCH_SIZE": 100, **(constants or {})}
     cells = solution_cells(nb)
-    for cell_id in FUNCTION_CELLS:
+    exec(compile(cells["preprocess"], "<preprocess>", "exec"), ns)
+    exec(compile(locked_cell(nb, "N_VAL = 10_000").split("print(")[0], "<split>", "exec"), ns)  # the notebook's split
+    for cell_id in FUNCTION_CELLS[1:]:
         exec(compile(cells[cell_id], f"<{cell_id}>", "exec"), ns)
     exec(compile(locked_cell(nb, "N_HIDDEN = 10"), "<init_params>", "exec"), ns)
-    ns.update(x_train=ns["preprocess"](images), y_train=labels)
-    ns.update(x_val=ns["x_train"], y_val=labels)
+    ns["y_train_1h"] = ns["one_hot"](ns["y_train"])
 
     # the hand-written training
     if by_hand == "key":
-        ns["initial_loss"] = json.loads((folder / "initial_loss.json").read_text())
         ns["losses"] = list(np.load(folder / "losses.npy"))
         ns["params"] = [tf.Variable(np.load(folder / f"by_hand_{k}.npy")) for k in exporter.PARAM_NAMES]
     else:
         ns["params"] = ns["init_params"]()
-        try:  # the notebook's initial-loss cell, with the submission's functions
-            ns["initial_loss"] = float(ns["cross_entropy"](ns["forward"](ns["params"], ns["x_val"]), ns["one_hot"](ns["y_val"])))
-        except Exception:
-            pass
         if by_hand == "untrained":
-            y1 = ns["one_hot"](labels)
-            ns["losses"] = [float(ns["cross_entropy"](ns["forward"](ns["params"], ns["x_train"][i:i + 100]), y1[i:i + 100]))
+            x, y1 = ns["x_train"][:1000].astype(np.float32), ns["y_train_1h"][:1000]
+            ns["losses"] = [float(ns["cross_entropy"](ns["forward"](ns["params"], x[i:i + 100]), y1[i:i + 100]))
                             for i in range(0, 1000, 100)] * 100
         elif by_hand == "diverged":
             ns["losses"] = [2.3, 200.0, 1e4, 1e8, 1e16, 1e32, np.inf, np.inf] + [np.nan] * 992
@@ -122,13 +161,13 @@ def namespace(nb, folder: Path, data, by_hand: str = "key", rebuild=(), constant
         else:
             raise ValueError(by_hand)
 
-    # the Keras models: the key's trained ones, or rebuilt (untrained) by the submission's own cells
+    # the Keras models: built by the submission's own cells, "trained" by its train_keras with a stand-in fit
+    monkeypatch.setattr(keras.Model, "fit", _stand_in_fit(folder))
     for name in MODELS:
-        if name in rebuild:
-            exec(compile(cells[name], f"<{name}>", "exec"), ns)
-            ns["train_keras"](ns[name], 0)
-        else:
-            ns[name] = _key_model(folder / f"{name}.keras")
+        exec(compile(cells[name], f"<{name}>", "exec"), ns)
+        object.__setattr__(ns[name], "_p03_name", name)
+        ns[f"history{name[5:]}"] = ns["train_keras"](ns[name])
+    exec(compile(cells["n_params"], "<n_params>", "exec"), ns)
     return ns
 
 
@@ -136,7 +175,7 @@ _MODELS: dict = {}
 
 
 def _key_model(path: Path):
-    """The answer key's model, loaded once (exporting saves it again and changes nothing in it)."""
+    """The answer key's model, loaded once."""
     import keras
 
     if path not in _MODELS:
@@ -151,8 +190,12 @@ def export_and_check(ns: dict, out: Path):
     return run_checks(A.checks_module, Artifacts(out, HIDDEN))
 
 
-def lost(results) -> set[str]:
-    return {r.name for r in results if r.status != "passed"}
+def lost(results, unjudged=frozenset()) -> set[str]:
+    return {r.name for r in results if r.status != "passed"} - set(unjudged)
+
+
+def messages(results) -> dict[str, str]:
+    return {r.name: r.message for r in results if r.status != "passed"}
 
 
 # -- answer key and blank -----------------------------------------------------------------------
@@ -189,84 +232,269 @@ def test_thresholds_are_calibrated():
     assert set(table) == {"_provenance"} | ACCURACY and len(table["_provenance"]["seeds"]) >= 5
 
 
-def test_exported_files_rebuild_the_key(key, data, tmp_path):
-    """The no-retraining path itself: the key's state re-exported scores full marks."""
+def test_exported_files_rebuild_the_key(key, data, tmp_path, monkeypatch):
+    """The no-retraining path itself: the key's state re-exported scores full marks, Keras accuracies included."""
     _, folder = key
-    results = export_and_check(namespace(nbformat.read(KEY, as_version=4), folder, data), tmp_path / "art")
-    assert not lost(results), {r.name: r.message for r in results if r.status != "passed"}
+    results = export_and_check(namespace(nbformat.read(KEY, as_version=4), folder, data, monkeypatch), tmp_path / "a")
+    assert not lost(results), messages(results)
+
+
+def test_hidden_inputs_defeat_the_shortcuts():
+    """make_hidden's documented choices hold for the course's actual hidden draw."""
+    pub, h = exporter.public_inputs(), HIDDEN
+    assert h["images"].min() > 0 and h["images"].max() < 255 and len(h["images"]) != len(pub["images"])
+    assert h["labels"].max() + 1 < 10 and h["labels"].min() > 0
+    assert list(dict.fromkeys(h["labels"].tolist())) != sorted(set(h["labels"].tolist()))  # first appearance unsorted
+    gaps = h["big_logits"].max(axis=1) - h["big_logits"].min(axis=1)
+    assert gaps.max() > 104  # exp(-104) underflows to 0 in float32
+    assert len(h["x"]) not in (len(pub["x"]), 100, 784) and float(h["lr"]) != 0.25
+
+
+# -- correct submissions in other styles: full marks --------------------------------------------
+
+ALTERNATIVES = {
+    "preprocess": "def preprocess(images):\n    x = tf.reshape(tf.cast(images, tf.float32) / 255.0, (-1, 784))\n"
+                  "    return x.numpy()",
+    "one_hot": "def one_hot(labels, num_classes=10):\n    return tf.one_hot(labels, num_classes).numpy()",
+    "forward": "def forward(params, x):\n    W1, b1, W2, b2 = params\n"
+               "    h = tf.einsum('ni,ij->nj', x, W1) + b1\n    return tf.tensordot(h, W2, axes=1) + b2",
+    "cross_entropy": "def cross_entropy(logits, labels_onehot):\n"
+                     "    per_example = -tf.reduce_sum(labels_onehot * tf.nn.log_softmax(logits), axis=-1)\n"
+                     "    return tf.reduce_mean(per_example)",
+    "gd_step": "def gd_step(params, x, y_onehot, lr):\n    with tf.GradientTape() as tape:\n"
+               "        logits = forward(params, x)\n        loss = cross_entropy(logits, y_onehot)\n"
+               "    grads = tape.gradient(loss, params)\n    for i in range(len(params)):\n"
+               "        params[i].assign(params[i] - lr * grads[i])\n    return float(loss)",
+    "keras_functions": (
+        "EPOCHS = 2\n\n\ndef build_mlp(hidden_units, activation=None):\n"
+        "    init = keras.initializers.RandomNormal(stddev=0.1)\n"
+        "    layers = [keras.layers.Dense(u, activation=activation, kernel_initializer=init) for u in hidden_units]\n"
+        "    return keras.Sequential([keras.layers.InputLayer(shape=(784,)), *layers,\n"
+        "                             keras.layers.Dense(10, kernel_initializer=init)])\n\n\n"
+        "def train_keras(model, epochs=EPOCHS):\n"
+        "    model.compile(keras.optimizers.SGD(LEARNING_RATE), keras.losses.CategoricalCrossentropy(from_logits=True))\n"
+        "    return model.fit(x_train, one_hot(y_train), BATCH_SIZE, epochs, verbose=0,\n"
+        "                     validation_data=(x_val, one_hot(y_val)))"),
+    "n_params": "n_params_10 = model_10.count_params()\nn_params_final = np.int64(784 * 30 + 30 * 25 + 25 * 10 + 30 + 25 + 10)",
+}
+
+# a softmax output with from_logits=False is the same model; a functional model is a stack of layers too
+SOFTMAX_OUTPUT = {"keras_functions": (
+    "EPOCHS = 2\n\n\ndef build_mlp(hidden_units, activation=None):\n"
+    "    init = keras.initializers.RandomNormal(stddev=0.1)\n    x = inputs = keras.Input((784,))\n"
+    "    for units in hidden_units:\n        x = keras.layers.Dense(units, activation, kernel_initializer=init)(x)\n"
+    "    return keras.Model(inputs, keras.layers.Dense(10, 'softmax', kernel_initializer=init)(x))\n\n\n"
+    "def train_keras(model, epochs=EPOCHS):\n"
+    "    model.compile(optimizer=keras.optimizers.SGD(learning_rate=LEARNING_RATE),\n"
+    "                  loss='sparse_categorical_crossentropy', metrics=['accuracy'])\n"
+    "    return model.fit(x_train, y_train, batch_size=BATCH_SIZE, epochs=epochs, validation_data=(x_val, y_val))")}
+
+
+@pytest.mark.parametrize("cells", [ALTERNATIVES, SOFTMAX_OUTPUT], ids=["other-styles", "softmax-output-functional"])
+def test_correct_alternatives_score_full_marks(key, data, tmp_path, monkeypatch, cells):
+    _, folder = key
+    results = export_and_check(namespace(with_cells(cells), folder, data, monkeypatch), tmp_path / "a")
+    assert not lost(results), messages(results)
 
 
 # -- wrong submissions without retraining ------------------------------------------------------
 
-CE_LINE = "return -tf.reduce_mean(tf.reduce_sum(labels_onehot * log_probs, axis=1))"
-LOGSUMEXP = "log_probs = logits - tf.reduce_logsumexp(logits, axis=1, keepdims=True)"
-OUTPUT_LAYER = "model.add(keras.layers.Dense(10, kernel_initializer=init))"
-
-# (id, edits to the answer key, how it changes the state, the checks that lose points; every other check passes)
-WRONG = [
-    # real run: initial loss 23,601 (the sum over 10,000 images); losses NaN from step 9; test accuracy 0.10
-    ("loss-summed-not-averaged", [(CE_LINE, "return -tf.reduce_sum(labels_onehot * log_probs)")],
-     dict(by_hand="diverged"),
-     {"cross_entropy_public", "cross_entropy_other_inputs", "initial_loss_near_ln10", "gd_step_public",
-      "gd_step_other_inputs", "loss_curve_decreases", "test_accuracy_by_hand"}),
-    # real run: initial loss 2.287 (passes: softmax of small logits is already uniform); the last 50 losses
-    # average 1.83; test accuracy 0.63
-    ("softmax-applied-twice", [(LOGSUMEXP, "probs = tf.nn.softmax(logits)\n"
-                                           "    log_probs = probs - tf.reduce_logsumexp(probs, axis=1, keepdims=True)")],
-     dict(by_hand=("plateau", 1.83)),
-     {"cross_entropy_public", "cross_entropy_other_inputs", "gd_step_public", "gd_step_other_inputs",
-      "loss_curve_decreases", "test_accuracy_by_hand"}),
-    # a learning rate of 0 changes nothing: real run losses ~2.6 throughout, test accuracy 0.08; the Keras
-    # models (compiled with the same LEARNING_RATE) stay at their initial weights
-    ("learning-rate-zero", [("LEARNING_RATE = 0.25", "LEARNING_RATE = 0.0")],
-     dict(by_hand="untrained", rebuild=MODELS, constants={"LEARNING_RATE": 0.0}),
-     {"loss_curve_decreases", "test_accuracy_by_hand", "keras_training_setup"} | ACCURACY - {"test_accuracy_by_hand"}),
-    # labels as class numbers where one-hot rows are needed: the initial-loss cell and the first training step
-    # raise (shapes (n,) and (n, 10) do not broadcast); Keras' sparse loss takes integer labels and is unaffected
-    ("labels-not-one-hot", [("return np.eye(num_classes, dtype=np.float32)[labels]", "return labels.astype(np.float32)")],
-     dict(by_hand="crashed"),
-     {"one_hot_public", "one_hot_other_inputs", "initial_loss_near_ln10", "loss_curve_decreases",
-      "test_accuracy_by_hand"}),
-    # the hidden check with another learning rate catches a step that ignores its `lr` argument
-    ("gd-step-ignores-lr", [("p.assign_sub(lr * g)", "p.assign_sub(LEARNING_RATE * g)")], {},
-     {"gd_step_other_inputs"}),
-    ("forward-forgets-bias", [("return tf.matmul(hidden, W2) + b2", "return tf.matmul(hidden, W2)")], {},
-     {"forward_public", "forward_other_inputs", "gd_step_public", "gd_step_other_inputs"}),
-    # Keras variants: the changed models are rebuilt untrained here, so their accuracy checks fail as well
-    ("missing-activation", [('model_final = build_mlp([30, 25], "relu")', "model_final = build_mlp([30, 25])")],
-     dict(rebuild=("model_final",)), {"model_final_structure", "test_accuracy_model_final"}),
-    ("wrong-units", [('model_final = build_mlp([30, 25], "relu")', 'model_final = build_mlp([30, 20], "relu")')],
-     dict(rebuild=("model_final",)),
-     {"model_final_structure", "model_final_param_count", "test_accuracy_model_final"}),
-    ("keras-softmax-twice", [(OUTPUT_LAYER, OUTPUT_LAYER.replace("Dense(10, ", 'Dense(10, activation="softmax", '))],
-     dict(rebuild=MODELS), {f"{m}_structure" for m in MODELS} | ACCURACY - {"test_accuracy_by_hand"}),
-    ("keras-adam-not-sgd", [("optimizer=keras.optimizers.SGD(learning_rate=LEARNING_RATE)",
-                             "optimizer=keras.optimizers.Adam(learning_rate=LEARNING_RATE)")],
-     dict(rebuild=("model_10",)), {"keras_training_setup", "test_accuracy_model_10"}),
-    ("param-count-without-biases", [("n_params_final = 784 * 30 + 30 + 30 * 25 + 25 + 25 * 10 + 10",
-                                     "n_params_final = 784 * 30 + 30 * 25 + 25 * 10")], {},
-     {"n_params_final_answer"}),
-]
+# what each mutant does to the hand-written training, measured on real runs (see autograder/mutants/p03_mlp.py)
+STATE = {
+    "preprocess-float64": dict(by_hand="crashed"),     # tf.matmul(float64 x, float32 W1) raises at step 1
+    "labels-not-one-hot": dict(by_hand="crashed"),     # shapes (n,) and (n, 10) do not broadcast
+    "forward-forgets-bias": dict(by_hand="crashed"),   # b1's gradient is None: assign_sub raises at step 1
+    "loss-summed-not-averaged": dict(by_hand="diverged"),  # real run: NaN from step 9, test accuracy 0.10
+    "gd-step-not-in-place": dict(by_hand="untrained"),  # the variables never change
+    "gd-step-wrong-sign": dict(by_hand="diverged"),     # gradient ascent
+}
 
 
-@pytest.mark.parametrize("edits, state, expected", [w[1:] for w in WRONG], ids=[w[0] for w in WRONG])
-def test_wrong_submission_loses_points_at_the_intended_check(key, data, tmp_path, edits, state, expected):
+@pytest.mark.parametrize("mutant", list(WRONG))
+def test_mutant_loses_points_at_the_intended_checks(key, data, tmp_path, monkeypatch, mutant):
+    """Every mutant `autograder ci` trains for real, here without retraining; the Keras models' accuracies are
+    left to ci where the submission trains them differently from the key (the stand-in fit cannot tell)."""
     _, folder = key
-    results = export_and_check(namespace(edited_key(tmp_path, edits), folder, data, **state), tmp_path / "art")
-    assert lost(results) == expected, {r.name: r.message for r in results if r.status != "passed"}
+    _, edits, expected = WRONG[mutant]
+    results = export_and_check(namespace(edited_key(tmp_path, edits), folder, data, monkeypatch,
+                                         **STATE.get(mutant, {})), tmp_path / "a")
+    assert lost(results, KERAS_ACCURACY) == expected - KERAS_ACCURACY, messages(results)
     assert all(r.message for r in results if r.status != "passed")
 
 
-def test_messages_say_expected_and_got(key, data, tmp_path):
+# Wrong ways to train or build the Keras models, as a student would write them; checked with the stand-in fit.
+FIT = mutants.FIT
+KERAS_WRONG = [
+    ("one-epoch", [("def train_keras(model, epochs=EPOCHS):", "def train_keras(model, epochs=1):")],
+     {"keras_training_steps"}, "model_10's optimizer made 500 steps, expected 1,000 (2 epochs of 50,000 / 100 = "
+                               "500 mini-batches): 1 epoch instead of 2"),
+    ("epochs-left-at-10", [("EPOCHS = 2  #", "EPOCHS = 10  #")], {"keras_training_steps"}, "10 epochs instead of 2"),
+    ("default-batch-size", [(FIT, "return model.fit(x_train, y_train")], {"keras_training_steps"},
+     "made 3,126 steps, expected 1,000 (2 epochs of 50,000 / 100 = 500 mini-batches): mini-batches of 32, Keras' "
+     "default: pass batch_size=BATCH_SIZE"),
+    ("train-plus-validation", WRONG["keras-train-plus-validation"][1], {"keras_training_steps"},
+     "made 1,200 steps, expected 1,000 (2 epochs of 50,000 / 100 = 500 mini-batches): fitted on 60,000 images"),
+    ("validation-split", [("validation_data=(x_val, y_val)", "validation_split=0.2")], {"keras_training_steps"},
+     "made 800 steps, expected 1,000 (2 epochs of 50,000 / 100 = 500 mini-batches): fitted on 40,000 images, a "
+     "validation_split of x_train"),
+    ("no-validation-data", [("validation_data=(x_val, y_val), ", "")], {"keras_training_steps"},
+     "what train_keras returned for model_10 has no val_loss: pass validation_data=(x_val, y_val)"),
+    ("lr-10x", [("SGD(learning_rate=LEARNING_RATE)", "SGD(learning_rate=10 * LEARNING_RATE)")],
+     {"keras_training_setup"}, "model_10's learning rate is 2.5, expected 0.25 (LEARNING_RATE)"),
+    ("adam", [("keras.optimizers.SGD(learning_rate=LEARNING_RATE)", "keras.optimizers.Adam(learning_rate=LEARNING_RATE)")],
+     {"keras_training_setup"}, "model_10's optimizer is Adam, expected SGD (plain gradient descent)"),
+    ("momentum", [("SGD(learning_rate=LEARNING_RATE)", "SGD(learning_rate=LEARNING_RATE, momentum=0.9)")],
+     {"keras_training_setup"}, "model_10's SGD has momentum 0.9, expected 0"),
+    ("loss-string-not-from-logits", [("loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)",
+                                      'loss="sparse_categorical_crossentropy"')],
+     {"keras_training_setup"}, "model_10 outputs logits (no activation) but its loss has from_logits=False"),
+    ("softmax-with-from-logits", WRONG["keras-softmax-with-from-logits"][1], {"model_10_structure"},
+     "model_10 ends with a softmax and is trained with a loss that has from_logits=True: the softmax is applied twice"),
+    ("default-initialiser", [("model.add(keras.layers.Dense(units, activation=activation, kernel_initializer=init))",
+                              "model.add(keras.layers.Dense(units, activation=activation))")],
+     {"model_10_structure"}, "model_10's Dense layer 1 starts from GlorotUniform, expected RandomNormal(stddev=0.1): "
+                             "give every Dense layer kernel_initializer=init"),
+    ("string-initialiser", [("kernel_initializer=init))\n    return", 'kernel_initializer="random_normal"))\n    return')],
+     {"model_10_structure"}, "model_10's Dense layer 2 starts from RandomNormal(stddev=0.05), expected "
+                             "RandomNormal(stddev=0.1)"),
+    # build_mlp ignores `activation`: judged where each question asks for a ReLU, not at model_10 (no activation)
+    ("ignores-activation", [("Dense(units, activation=activation,", "Dense(units,")],
+     {"model_relu_structure", "model_final_structure"}, "model_relu's hidden layer 1 is Dense(30, linear), expected "
+                                                        "Dense(30, relu)"),
+    ("first-layer-only", [("for units in hidden_units:", "for units in hidden_units[:1]:")],
+     {"model_final_structure"}, "model_final has layers Dense(30, relu) -> Dense(10, linear); expected Dense(30, relu) "
+                                "-> Dense(25, relu) -> Dense(10)"),
+]
+
+
+@pytest.mark.parametrize("edits, expected, message", [w[1:] for w in KERAS_WRONG], ids=[w[0] for w in KERAS_WRONG])
+def test_keras_mistake_costs_once_at_its_question(key, data, tmp_path, monkeypatch, edits, expected, message):
+    """How a model was trained is read from the .keras file; a build_mlp / train_keras mistake costs at 03.keras
+    (or where the question names it), not again at every later model."""
     _, folder = key
-    results = export_and_check(namespace(edited_key(tmp_path, WRONG[7][1]), folder, data, rebuild=("model_final",)),
-                               tmp_path / "art")
-    messages = {r.name: r.message for r in results}
-    assert messages["model_final_structure"] == (
+    results = export_and_check(namespace(edited_key(tmp_path, edits), folder, data, monkeypatch), tmp_path / "a")
+    assert lost(results, KERAS_ACCURACY) == expected, messages(results)
+    assert any(message in m for m in messages(results).values()), messages(results)
+
+
+# -- messages -----------------------------------------------------------------------------------
+
+def test_step_and_loss_messages_name_the_cause(key, data, tmp_path, monkeypatch):
+    _, folder = key
+    cases = {
+        "gd-step-not-in-place": ("gd_step_public", "gd_step on 32 examples, lr 0.25: W1, b1, W2 and b2 did not "
+                                                   "change: update each variable in place with variable.assign_sub"),
+        "gd-step-wrong-sign": ("gd_step_public", "moved along the gradient instead of against it"),
+        "gd-step-ignores-lr": ("gd_step_other_inputs", "each step is 2.5 times lr * gradient, with lr = 0.1 (use the "
+                                                       "`lr` argument, not LEARNING_RATE or 0.25)"),
+        "gd-step-returns-loss-after": ("gd_step_returns_loss_before", "the loss after the update; expected"),
+        "loss-summed-not-averaged": ("cross_entropy_public", "this is the sum over the batch; the loss is the mean"),
+        "log-of-softmax": ("cross_entropy_big_logits", "compute log p = z - tf.reduce_logsumexp(z)"),
+        "one-hot-width-from-labels": ("one_hot_other_inputs", "one_hot gave 9 columns, expected 10"),
+        "preprocess-divides-by-max": ("preprocess_other_inputs", "divided by the largest pixel of the batch instead "
+                                                                 "of by 255"),
+        "preprocess-float64": ("preprocess_public", "returns float64 values, expected float32"),
+    }
+    for mutant, (check_name, text) in cases.items():
+        _, edits, _ = WRONG[mutant]
+        results = export_and_check(namespace(edited_key(tmp_path / mutant, edits), folder, data, monkeypatch,
+                                             **STATE.get(mutant, {})), tmp_path / mutant / "a")
+        assert text in messages(results).get(check_name, ""), (mutant, messages(results))
+    # only b1 and b2 updated: the names of the parameters that did not move
+    edits = [(mutants.STEP, "    for p, g in list(zip(params, grads))[1::2]:\n        p.assign_sub(lr * g)\n"
+                            "    return loss")]
+    results = export_and_check(namespace(edited_key(tmp_path / "half", edits), folder, data, monkeypatch),
+                               tmp_path / "half" / "a")
+    assert messages(results)["gd_step_public"].endswith("W1 and W2 did not change: update all four parameters")
+    # the tape was used outside its block: no gradient, said in the student's terms
+    edits = [("    grads = tape.gradient(loss, params)", "    grads = [None] * 4")]
+    results = export_and_check(namespace(edited_key(tmp_path / "none", edits), folder, data, monkeypatch),
+                               tmp_path / "none" / "a")
+    assert "the tape found no path from the loss to a parameter" in messages(results)["gd_step_public"]
+
+
+def test_structure_messages_say_expected_and_got(key, data, tmp_path, monkeypatch):
+    _, folder = key
+    results = export_and_check(namespace(edited_key(tmp_path, WRONG["wrong-units"][1]), folder, data, monkeypatch),
+                               tmp_path / "a")
+    assert messages(results)["model_final_structure"] == (
         "model_final's hidden layer 2 is Dense(20, relu), expected Dense(25, relu) "
         "(model: Dense(30, relu) -> Dense(20, relu) -> Dense(10, linear))")
-    assert messages["model_final_param_count"] == (
-        "model_final has 24,380 parameters, expected 784*30+30 + 30*25+25 + 25*10+10 = 24,585")
+
+
+def _edit_keras(path: Path, config=None, steps=None, weights=None):
+    """Re-save a .keras file with its config edited, its optimizer step count or its weights replaced."""
+    import h5py
+
+    with zipfile.ZipFile(path) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    if config is not None:
+        members["config.json"] = json.dumps(config(json.loads(members["config.json"]))).encode()
+    if steps is not None or weights is not None:
+        buf = io.BytesIO(members["model.weights.h5"])
+        with h5py.File(buf, "r+") as f:
+            if steps is not None:
+                f["optimizer/vars/0"][()] = steps
+            if weights is not None:
+                for name in list(f["layers"]):
+                    for v in list(f[f"layers/{name}/vars"]):
+                        f[f"layers/{name}/vars/{v}"][...] = weights
+        members["model.weights.h5"] = buf.getvalue()
+    with zipfile.ZipFile(path, "w") as z:
+        for n, b in members.items():
+            z.writestr(n, b)
+
+
+def test_training_record_edits_are_caught(key, tmp_path):
+    """The key's own files, edited as a wrong training would leave them: each caught at its check only."""
+    _, folder = key
+
+    def graded(edit):
+        art = tmp_path / f"art{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(folder, art)
+        edit(art)
+        return run_checks(A.checks_module, Artifacts(art, HIDDEN))
+
+    def lr(c, value):
+        c["compile_config"]["optimizer"]["config"]["learning_rate"] = value
+        return c
+
+    def from_logits(c, value):
+        c["compile_config"]["loss"]["config"]["from_logits"] = value
+        return c
+
+    r = graded(lambda a: _edit_keras(a / "model_10.keras", steps=500))
+    assert lost(r) == {"keras_training_steps"} and "1 epoch instead of 2" in messages(r)["keras_training_steps"]
+    r = graded(lambda a: _edit_keras(a / "model_10.keras", steps=1200))
+    assert lost(r) == {"keras_training_steps"} and "x_train and x_val together" in messages(r)["keras_training_steps"]
+    r = graded(lambda a: _edit_keras(a / "model_10.keras", config=lambda c: lr(c, 2.5)))
+    assert lost(r) == {"keras_training_setup"}, messages(r)
+    r = graded(lambda a: _edit_keras(a / "model_10.keras", config=lambda c: from_logits(c, False)))
+    assert lost(r) == {"keras_training_setup"}, messages(r)
+    # a diverged training: NaN weights score chance level, and the message says why
+    r = graded(lambda a: _edit_keras(a / "model_relu.keras", weights=np.nan))
+    assert lost(r) == {"test_accuracy_model_relu"}
+    assert messages(r)["test_accuracy_model_relu"].endswith("training diverged (NaN loss): the weights are NaN")
+
+    def nan_history(a):
+        h = json.loads((a / "history_30.json").read_text())
+        h["loss"][1] = float("nan")
+        (a / "history_30.json").write_text(json.dumps(h))
+        _edit_keras(a / "model_30.keras", weights=np.nan)
+
+    r = graded(nan_history)
+    assert messages(r)["test_accuracy_model_30"].endswith("training diverged (NaN loss from epoch 2 on)")
+
+    def nan_by_hand(a):
+        np.save(a / "by_hand_W1.npy", np.full((784, 10), np.nan, np.float32))
+        losses = np.load(a / "losses.npy")
+        losses[500:] = np.nan
+        np.save(a / "losses.npy", losses)
+
+    r = graded(nan_by_hand)
+    assert lost(r) == {"loss_curve_decreases", "test_accuracy_by_hand"}
+    assert messages(r)["loss_curve_decreases"].startswith("training diverged (NaN loss): 500 of the 1000 losses")
+    assert messages(r)["test_accuracy_by_hand"].endswith("training diverged (NaN loss): W1 became NaN or infinite")
 
 
 def test_artifact_edits_are_caught(key, tmp_path):
@@ -279,6 +507,9 @@ def test_artifact_edits_are_caught(key, tmp_path):
     (art / "n_params_10.json").write_text("7960.5")
     results = run_checks(A.checks_module, Artifacts(art, HIDDEN))
     assert lost(results) == {"x_train_prepared", "n_params_10_answer"}
+    (art / "n_params_10.json").write_text("7950")
+    results = run_checks(A.checks_module, Artifacts(art, HIDDEN))
+    assert "n_params_10 is 7,950, which is not" in messages(results)["n_params_10_answer"]
 
 
 # -- wrong submissions run for real -------------------------------------------------------------
@@ -287,19 +518,29 @@ def test_unscaled_pixels_fail_on_accuracy(tmp_path):
     """Forgetting to scale: gradient descent at 0.25 diverges, and the grader feeds the models [0, 1] images."""
     result = grade_notebook(mutate(KEY, tmp_path, NO_SCALING))
     assert result.status == "graded", result.reason
-    expected = {"preprocess_public", "x_train_prepared", "preprocess_other_inputs", "initial_loss_near_ln10",
-                "loss_curve_decreases"} | ACCURACY
+    expected = {"preprocess_public", "x_train_prepared", "preprocess_other_inputs", "loss_curve_decreases"} | ACCURACY
     assert not_passed(result) == expected, {c.name: c.message for c in result.checks if c.status != "passed"}
-    messages = {c.name: c.message for c in result.checks}
-    assert "expected them in [0, 1] (divide the pixels by 255)" in messages["x_train_prepared"]
-    assert messages["test_accuracy_model_final"].startswith("test accuracy of model_final")
+    msgs = {c.name: c.message for c in result.checks}
+    assert "expected them in [0, 1] (divide the pixels by 255)" in msgs["x_train_prepared"]
+    assert msgs["test_accuracy_model_final"].startswith("test accuracy of model_final")
+    assert "training diverged (NaN loss" in msgs["loss_curve_decreases"]
 
 
 def test_early_failure_still_grades_the_rest(tmp_path):
     """preprocess raises: nothing trains (cheap), every check that does not need the data still passes."""
     result = grade_notebook(mutate(KEY, tmp_path, [(NO_SCALING[0][0], "raise ValueError('not done')")]))
     assert result.status == "graded", result.reason
-    expected = {"preprocess_public", "x_train_prepared", "preprocess_other_inputs", "initial_loss_near_ln10",
-                "loss_curve_decreases"} | ACCURACY
+    expected = {"preprocess_public", "x_train_prepared", "preprocess_other_inputs", "loss_curve_decreases",
+                "keras_training_steps"} | ACCURACY
     assert not_passed(result) == expected, {c.name: c.message for c in result.checks if c.status != "passed"}
     assert any("raised ValueError" in n for n in result.notes)
+
+
+def test_four_mistakes_graded_for_real(tmp_path):
+    """Mutants whose real outcome does not depend on the seed, in one real run: each costs at its own check
+    (the Keras steps come from a real fit on 60,000 images)."""
+    ids = ("preprocess-divides-by-max", "log-of-softmax", "gd-step-returns-loss-after", "keras-train-plus-validation")
+    result = grade_notebook(mutate(KEY, tmp_path, [e for i in ids for e in WRONG[i][1]]))
+    assert result.status == "graded", result.reason
+    assert not_passed(result) == set().union(*(WRONG[i][2] for i in ids)), {
+        c.name: c.message for c in result.checks if c.status != "passed"}
