@@ -14,6 +14,7 @@ from autograder import assignments
 from autograder.checks.api import Artifacts
 from autograder.checks.runner import run_checks
 from autograder.export.common import Exporter
+from autograder.export.p04_convnet import public_raw_images
 from autograder.grade import grade_notebook, hidden_inputs
 from autograder.paths import REPO
 from conftest import mutate, not_passed
@@ -23,7 +24,7 @@ A = assignments.get(NAME)
 KEY = A.solution_notebook(REPO)
 MODULE = A.checks_module
 QUESTIONS = {"04.dense", "04.inputs", "04.filter", "04.params", "04.model", "04.train", "04.learned"}
-MAX_SCORE = 31
+MAX_SCORE = 34
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,11 @@ def hidden():
 def _first_conv(model):
     import keras
 
-    return [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)][0]
+    def walk(m):  # a block written as a nested Sequential is searched too
+        for layer in m.layers:
+            yield from walk(layer) if hasattr(layer, "layers") else [layer]
+
+    return [layer for layer in walk(model) if isinstance(layer, keras.layers.Conv2D)][0]
 
 
 def ref_filters(model):
@@ -55,7 +60,7 @@ def ref_maps(model, image):
 
 
 def build(filters=(16, 32), kernel=3, padding="valid", pool=True, relu="after_pool", dense=100, out_act=None,
-          functional=False):
+          functional=False, nested=False):
     import keras
 
     keras.utils.set_random_seed(0)
@@ -63,11 +68,15 @@ def build(filters=(16, 32), kernel=3, padding="valid", pool=True, relu="after_po
     inp = keras.Input((28, 28, 1))
     x = inp
     for f in filters:
-        x = L.Conv2D(f, kernel, padding=padding, activation="relu" if relu == "in_conv" else None)(x)
+        block = [L.Conv2D(f, kernel, padding=padding, activation="relu" if relu == "in_conv" else None)]
         if pool:
-            x = L.MaxPooling2D(2)(x)
+            block.append(L.MaxPooling2D(2))
         if relu == "after_pool":
-            x = L.ReLU()(x)
+            block.append(L.ReLU())
+        if nested:  # each block written as its own Sequential
+            block = [keras.Sequential(block)]
+        for layer in block:
+            x = layer(x)
     x = L.Flatten()(x)
     x = L.Dense(dense, activation="relu" if relu else None)(x)
     x = L.Dense(10, activation=out_act)(x)
@@ -167,7 +176,11 @@ STRUCTURE = [
     ("wrong-dense-units", dict(dense=128), {"dense_head", "parameter_count"}),
     # other correct styles: full marks on structure
     ("relu-inside-conv", dict(relu="in_conv"), set()),
-    ("functional-softmax", dict(functional=True, out_act="softmax"), set()),
+    ("functional", dict(functional=True), set()),
+    ("blocks-as-nested-sequentials", dict(nested=True, functional=True), set()),
+    # the text asks for logits: a final softmax is lost once, here (04.train's checks do not see it)
+    ("functional-softmax", dict(functional=True, out_act="softmax"), {"output_logits"}),
+    ("relu-on-logits", dict(out_act="relu"), {"output_logits"}),
 ]
 
 
@@ -181,8 +194,127 @@ def test_wrong_model_structure(key_run, tmp_path, hidden, kw, expected):
 def test_untrained_model_fails_accuracy_only(key_run, tmp_path, hidden):
     """The key's architecture, trained 0 epochs: only the accuracy checks lose points."""
     lost, messages = recheck(key_run[1], tmp_path, hidden, lambda f: with_model(f, hidden, build()))
-    assert lost == {"validation_accuracy", "test_accuracy"}, {n: messages[n] for n in lost}
+    assert lost == {"validation_accuracy", "test_accuracy", "training_steps", "compile_settings"}, \
+        {n: messages[n] for n in lost}
     assert "expected at least" in messages["test_accuracy"]
+    assert "no optimizer state" in messages["training_steps"]
+
+
+# -- how it was trained: the key's saved model, edited (no retraining) ----------------------------
+
+def edit_keras(path, config=None, iterations=None, weights=None):
+    """Rewrite a saved .keras file: its config.json (``config(cfg)`` edits it in place), the optimizer's
+    ``iterations`` (update steps), or its weights file (``weights(h5file)``)."""
+    import io
+    import json
+    import zipfile
+
+    import h5py
+
+    with zipfile.ZipFile(path) as z:
+        files = {n: z.read(n) for n in z.namelist()}
+    if config is not None:
+        cfg = json.loads(files["config.json"])
+        config(cfg)
+        files["config.json"] = json.dumps(cfg).encode()
+    if iterations is not None or weights is not None:
+        buffer = io.BytesIO(files["model.weights.h5"])
+        with h5py.File(buffer, "r+") as f:
+            if iterations is not None:
+                f["optimizer/vars/0"][()] = iterations
+            if weights is not None:
+                weights(f)
+        files["model.weights.h5"] = buffer.getvalue()
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+
+
+def compiled(key, value, sub=None):
+    """Set compile_config[key] (or its config's ``sub``) to ``value``."""
+    def edit(cfg):
+        if sub is None:
+            cfg["compile_config"][key] = value
+        else:
+            cfg["compile_config"][key]["config"][sub] = value
+    return edit
+
+
+def last_dense_activation(activation):
+    def edit(cfg):
+        dense = [layer for layer in cfg["config"]["layers"] if layer["class_name"] == "Dense"]
+        dense[-1]["config"]["activation"] = activation
+    return edit
+
+
+def nan_weights(f):
+    hits = []
+    f["layers"].visititems(lambda name, obj: hits.append(obj) if getattr(obj, "shape", None) == (800, 100) else None)
+    hits[0][...] = np.nan
+
+
+def on_model(**kw):
+    return lambda folder: edit_keras(folder / "model.keras", **kw)
+
+
+# (id, edit of the key's saved model, the checks that must lose their points, a phrase of the message)
+TRAINING = [
+    ("one-epoch", on_model(iterations=430), {"training_steps"}, "1 epoch"),
+    ("train-plus-validation", on_model(iterations=938), {"training_steps"}, "x_train and x_val together"),
+    ("default-batch-size", on_model(iterations=3438), {"training_steps"}, "batches of 32 (Keras' default)"),
+    ("fit-called-twice", on_model(iterations=1720), {"training_steps"}, "4 epochs"),
+    ("learning-rate-10x", on_model(config=compiled("optimizer", 0.03, "learning_rate")), {"compile_settings"},
+     "learning rate is 0.03, expected LEARNING_RATE = 0.003"),
+    ("default-learning-rate", on_model(config=compiled("optimizer", 0.001, "learning_rate")), {"compile_settings"},
+     "Keras' default"),
+    ("sgd", on_model(config=compiled("optimizer", {"class_name": "SGD", "config": {"learning_rate": 0.003}})),
+     {"compile_settings"}, "'SGD'"),
+    ("loss-from-probabilities", on_model(config=compiled("loss", False, "from_logits")), {"compile_settings"},
+     "from_logits=False"),
+    ("loss-as-a-string", on_model(config=compiled("loss", "sparse_categorical_crossentropy")), {"compile_settings"},
+     "from_logits=False"),
+    # a final softmax with from_logits=True trains as the key does: same accuracy; only the structure shows it
+    ("softmax-with-from-logits", on_model(config=last_dense_activation("softmax")), {"output_logits"},
+     "ends with a softmax"),
+    ("diverged", on_model(weights=nan_weights), {"validation_accuracy", "test_accuracy"}, "training diverged"),
+]
+
+
+@pytest.mark.parametrize("edit, expected, phrase", [t[1:] for t in TRAINING], ids=[t[0] for t in TRAINING])
+def test_how_it_was_trained(key_run, tmp_path, hidden, edit, expected, phrase):
+    lost, messages = recheck(key_run[1], tmp_path, hidden, edit, questions=["04.model", "04.train"])
+    assert lost == expected, {n: messages[n] for n in lost}
+    assert any(phrase in messages[n] for n in expected), {n: messages[n] for n in lost}
+
+
+def test_training_steps_message_in_full(key_run, tmp_path, hidden):
+    _, messages = recheck(key_run[1], tmp_path, hidden, on_model(iterations=938), questions=["04.train"])
+    assert messages["training_steps"] == (
+        "the optimizer of `model` made 938 update steps, expected 860 = EPOCHS (2) x 430 batches of BATCH_SIZE (128) "
+        "on the 55,000 images of x_train: that is training on x_train and x_val together (the validation images "
+        "must stay unseen)")
+
+
+def test_unscaled_preprocess_is_lost_at_inputs_only(key_run, tmp_path, hidden):
+    """A model trained on unscaled pixels (the locked cells feed it preprocess's output) is measured on test images
+    prepared the same way: the mistake costs 04.inputs' points, not 04.train's too."""
+    import keras
+
+    trained = keras.saving.load_model(key_run[1] / "model.keras", compile=False)
+    # the key's trained network behind a x/255: it expects 0..255 inputs, as one trained on them would
+    raw_model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Rescaling(1 / 255.0)] + trained.layers)
+
+    raw_model.compile(optimizer=keras.optimizers.Adam(3e-3),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    raw_model.optimizer.build(raw_model.trainable_variables)
+    raw_model.optimizer.iterations.assign(860)
+
+    def change(folder):
+        raw_model.save(folder / "model.keras")
+        preprocess_outputs(hidden, scale=False)(folder)
+
+    lost, messages = recheck(key_run[1], tmp_path, hidden, change, questions=["04.inputs", "04.train"])
+    assert lost == {"preprocess", "preprocess_other_images"}, {n: messages[n] for n in lost}
 
 
 # -- wrong answers written as files ---------------------------------------------------------------
@@ -204,6 +336,20 @@ ANSWERS = [
                     write("conv_params_hidden", [9 * 32, 9 * 32 * 64, 9 * 64 * 7]),
                     write("seed_conv_params", [144, 18432, 147456])),
      {"conv_params_formula", "conv_params_other_sizes", "seed_conv_params"}),
+    # hidden inputs, each against the shortcut it defeats (the same mistakes are mutants in autograder/mutants)
+    ("scale-by-batch-maximum",  # public images reach 255, the hidden ones stop at 119
+     lambda h: both(*[write(name, (raw.astype(np.float32) / raw.max())[..., None])
+                      for name, raw in (("preprocess_public", public_raw_images()), ("preprocess_hidden", h["raw"]))]),
+     {"preprocess_other_images"}),
+    ("preprocess-float64", lambda h: both(write("preprocess_public", _preprocess_wrong(public_raw_images(), True)
+                                                 .astype(np.float64)),
+                                          write("preprocess_hidden", _preprocess_wrong(h["raw"], True).astype(np.float64))),
+     {"preprocess", "preprocess_other_images"}),
+    ("conv-params-hard-coded-for-public-pair",
+     lambda h: both(write("conv_params_hidden", [9 * k * l + k for k, l in h["conv_pairs"]])),
+     {"conv_params_other_sizes"}),
+    ("convolve-output-transposed",  # (W-2, H-2): the hidden image is taller than wide, the public one wider
+     lambda h: write("convolve_hidden", _convolve(h["image"], h["kernel"]).T), {"convolve_other_inputs"}),
     ("filters-as-keras-stores-them",
      lambda h: lambda f: write("first_filters", np.load(f / "first_filters.npy").transpose(1, 2, 0)[:, :, None, :])(f),
      {"first_layer_filters"}),
@@ -255,6 +401,6 @@ def test_real_wrong_notebook(tmp_path):
     assert result.status == "graded", result.reason
     lost = not_passed(result)
     assert lost == {"preprocess", "preprocess_other_images", "convolve_values", "convolve_other_inputs",
-                    "validation_accuracy", "test_accuracy"}, {c.name: c.message for c in result.checks
+                    "validation_accuracy", "test_accuracy", "training_steps"}, {c.name: c.message for c in result.checks
                                                               if c.status != "passed"}
     assert 0 < result.score < result.max_score

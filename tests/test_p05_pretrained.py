@@ -27,7 +27,7 @@ NAME = "05-pretrained"
 A = assignments.get(NAME)
 KEY = A.solution_notebook(REPO)
 IMAGENET_CHECKS = {"imagenet_top5_photos", "imagenet_features"}
-TOTAL = 30
+TOTAL = 32
 SHARED_REFERENCES = ("transfer_test", "train_lookup", "shipped_weights", "ref_extractor")
 BASE_LAYERS = ["rescale", "conv1", "pool1", "conv2", "pool2", "flatten", "fc", "dropout", "predictions"]
 
@@ -136,7 +136,10 @@ def _cut_at(layer, fresh=False):
 def _set_trainable(name, which="all", perturb=None):
     """Reload an exported model, make layers trainable (all, or those named), optionally move some weights."""
     def edit(folder):
-        model = _load(folder / f"{name}.keras")
+        import keras
+
+        # compiled: the optimizer state and compile settings saved with it stay as they were
+        model = keras.saving.load_model(folder / f"{name}.keras", compile=True, safe_mode=True)
 
         def walk(m):
             for layer in m.layers:
@@ -192,6 +195,70 @@ def _raised(name, message):
     return edit
 
 
+def edit_keras(path, config=None, iterations=None):
+    """Rewrite a saved .keras file: its config.json (``config(cfg)`` edits it in place) or the optimizer's
+    ``iterations`` (update steps), as another training would have left them."""
+    import io
+    import zipfile
+
+    import h5py
+
+    with zipfile.ZipFile(path) as z:
+        files = {n: z.read(n) for n in z.namelist()}
+    if config is not None:
+        cfg = json.loads(files["config.json"])
+        config(cfg)
+        files["config.json"] = json.dumps(cfg).encode()
+    if iterations is not None:
+        buffer = io.BytesIO(files["model.weights.h5"])
+        with h5py.File(buffer, "r+") as f:
+            f["optimizer/vars/0"][()] = iterations
+        files["model.weights.h5"] = buffer.getvalue()
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+
+
+def _finetune_lr(lr):
+    def edit(folder):
+        edit_keras(folder / "finetuned_model.keras",
+                   config=lambda c: c["compile_config"]["optimizer"]["config"].update(learning_rate=lr))
+    return edit
+
+
+def _finetune_steps(n):
+    return lambda folder: edit_keras(folder / "finetuned_model.keras", iterations=n)
+
+
+def _locked_cell_crashed(folder):
+    """What a wrong x_photos does downstream: photo_features' and the top-5 cell's names never defined."""
+    errors = json.loads((folder / "_errors.json").read_text())
+    for name in ("photo_features", "top_idx", "top_p"):
+        (folder / f"{name}.npy").unlink()
+        errors[name] = f"NameError: `{name}` is not defined (did its cell run?)"
+    (folder / "_errors.json").write_text(json.dumps(errors))
+
+
+def _scale_by_range(folder):
+    """preprocess with (x - min) / (max - min) * 2 - 1: right on the photos (0..255), wrong on 40..199 images."""
+    import tensorflow as tf
+    from sklearn.datasets import load_sample_images
+
+    def wrong(images):
+        x = tf.image.resize(tf.cast(images, tf.float32), (299, 299)).numpy()
+        return (x - x.min()) / (x.max() - x.min()) * 2 - 1
+
+    np.save(folder / "x_photos.npy", wrong(np.stack(load_sample_images().images)))
+    np.save(folder / "preprocess_hidden.npy", wrong(hidden_inputs(A)["images"]))
+
+
+def _both(*edits):
+    def edit(folder):
+        for e in edits:
+            e(folder)
+    return edit
+
+
 PREPROCESS_VALUE_CHECKS = {"preprocess_values", "preprocess_other_images"}
 
 # (id, edit of the exported files, the checks that must lose their points; every other check must pass)
@@ -201,22 +268,35 @@ WRONG = [
     ("preprocess-not-scaled", lambda f: [_arr(f, n, lambda x: (x + 1) * 127.5) for n in ("x_photos", "preprocess_hidden")],
      {"preprocess_range"} | PREPROCESS_VALUE_CHECKS),
     ("resize-to-224", _resize_224, {"preprocess_shape"} | PREPROCESS_VALUE_CHECKS),
+    # ... and the locked cells that use x_photos crashed: top5 (judged on the grader's probabilities) and the
+    # extractor keep their points
+    ("resize-to-224-downstream-crashed", _both(_resize_224, _locked_cell_crashed),
+     {"preprocess_shape"} | PREPROCESS_VALUE_CHECKS),
+    ("scale-by-batch-range", _scale_by_range, {"preprocess_other_images"}),
     ("inception-cut-at-mixed10", _inception_cut_mixed10, {"inception_cut", "photo_features_shape"}),
     ("top5-least-probable-first", _top5_ascending, {"top5_sorted", "top5_other_inputs"}),
-    ("cut-at-fc", _cut_at("fc"), {"cut_shapes", "cut_values", "features_shape", "features_values"}),
-    ("extractor-not-pretrained", _cut_at(FEATURE_LAYER, fresh=True), {"cut_values", "features_values"}),
+    # (a cut at `fc`: test_cut_at_fc_is_lost_at_the_cut_only, with a transfer model built on it)
+    # train_features of the student's own (wrong) extractor are right: the mistake is lost at 05.cut only
+    ("extractor-not-pretrained", _cut_at(FEATURE_LAYER, fresh=True), {"cut_values"}),
     ("features-not-flattened", lambda f: _arr(f, "train_features", lambda a: a.reshape(len(a), 5, 5, 64)),
      {"features_shape", "features_values"}),
     ("pixel-baseline-untrained", _untrained_pixel_model, {"pixel_accuracy"}),
-    ("transfer-nothing-frozen", _set_trainable("transfer_model"), {"transfer_parameter_counts"}),
+    # freezing is asked at 05.cut: a trainable (but unchanged) base is lost there, not again at 05.transfer
+    ("extractor-not-frozen", _both(_set_trainable("extractor"), _set_trainable("transfer_model")), {"cut_frozen"}),
+    ("transfer-base-retrained", _set_trainable("transfer_model", perturb=(3, 3, 32, 64)),
+     {"transfer_parameter_counts"}),
+    ("pixel-model-raised", _raised("pixel_model", "NotImplementedError (this exercise is not done yet)"),
+     {"pixel_model_io", "pixel_accuracy"}),  # transfer_beats_pixels compares with the key's pixel accuracy instead
+    ("finetune-default-learning-rate", _finetune_lr(0.001), {"finetune_schedule"}),
+    ("finetune-twenty-epochs", _finetune_steps(160), {"finetune_schedule"}),
     ("transfer-head-untrained", _zero_head, {"transfer_accuracy", "transfer_beats_pixels"}),
     ("finetune-everything-frozen", _copy_model("transfer_model", "finetuned_model"),
-     {"finetune_frozen_layers", "finetune_trained"}),
+     {"finetune_frozen_layers", "finetune_trained", "finetune_schedule"}),  # the copy was never fine-tuned
     ("finetune-nothing-frozen", _set_trainable("finetuned_model", perturb=(3, 3, 1, 32)), {"finetune_frozen_layers"}),
     # hostile or broken submissions: only the affected checks score 0
-    ("extractor-not-a-keras-file", _garbage("extractor"), {"cut_shapes", "cut_values"}),
+    ("extractor-not-a-keras-file", _garbage("extractor"), {"cut_shapes", "cut_values", "cut_frozen"}),
     ("finetune-raised", _raised("finetuned_model", "NotImplementedError (this exercise is not done yet)"),
-     {"finetune_frozen_layers", "finetune_trained", "finetune_accuracy"}),
+     {"finetune_frozen_layers", "finetune_trained", "finetune_accuracy", "finetune_schedule"}),
 ]
 
 
@@ -260,10 +340,32 @@ def test_messages_say_expected_and_got(recheck):
     messages = {c.name: c.message for c in results}
     assert messages["cut_shapes"].startswith("extractor's output shape is (None, 128) (last layer 'fc'), "
                                              "expected (None, 1600)")
-    results, _ = recheck(_set_trainable("transfer_model"))
-    assert {c.name: c.message for c in results}["transfer_parameter_counts"] == (
-        "transfer_model has 26,821 trainable and 0 frozen parameters, expected 8,005 trainable (the new Dense "
-        "layer) and 18,816 frozen (conv1 and conv2 of the pretrained network)")
+    results, _ = recheck(_set_trainable("extractor"))
+    assert {c.name: c.message for c in results}["cut_frozen"] == (
+        "extractor has 18,816 trainable parameters (and 0 frozen), expected 0: freeze it with extractor.trainable = "
+        "False, so that training a model built on it cannot change the pretrained weights")
+    results, _ = recheck(_finetune_lr(0.001))
+    assert {c.name: c.message for c in results}["finetune_schedule"].startswith(
+        "finetuned_model was trained with learning rate 0.001, expected 0.0001")
+    results, _ = recheck(_finetune_steps(160))
+    assert "made 160 update steps, expected 80 = 10 epochs x 8 batches of 32" in \
+        {c.name: c.message for c in results}["finetune_schedule"]
+
+
+def test_cut_at_fc_is_lost_at_the_cut_only(recheck):
+    """A transfer model built on an extractor cut at `fc` (as the student's would be): its structure is judged on
+    the student's own features; only the accuracy (worse features, a real consequence) may drop."""
+    def edit(folder):
+        import keras
+
+        _cut_at("fc")(folder)
+        extractor = _load(folder / "extractor.keras")
+        head = keras.Sequential([keras.Input((128,)), keras.layers.Dense(5, activation="softmax")])
+        keras.Sequential([keras.Input((28, 28, 1)), extractor, head]).save(folder / "transfer_model.keras")
+
+    results, _ = recheck(edit)
+    assert lost(results) - {"transfer_accuracy", "transfer_beats_pixels"} == {"cut_shapes", "cut_values"}, (
+        {c.name: c.message for c in results if c.status not in ("passed", "skipped")})
 
 
 # -- one real notebook variant: the new classifier trained on the classes the network was pretrained on --

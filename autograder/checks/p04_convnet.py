@@ -8,7 +8,8 @@ enters the student's kernel.
 
 import numpy as np
 
-from autograder.checks.api import (check, expect_calibrated, expect_close, expect_equal, expect_shape)
+from autograder.checks.api import (CheckFailure, check, expect, expect_calibrated, expect_close, expect_equal,
+                                   expect_shape, fmt)
 from autograder.export.p04_convnet import (PUBLIC_CONV_PAIR, public_filter_inputs, public_model_image,
                                            public_raw_images)
 
@@ -45,9 +46,18 @@ def conv3x3_params_ref(k, l):
 
 
 def make_hidden(rng):
-    """Other inputs: reach the kernel only in the export cell."""
+    """Other inputs: reach the kernel only in the export cell. Each defeats a shortcut the public ones let pass:
+
+    - raw: 3 images (public: 5) whose pixels stay in 0..119: a batch size written as 5, or scaling by the
+      batch's own maximum (x / x.max()) instead of 255, gives other values (the public images reach 255).
+    - image 12x10, taller than wide (public: 7x9, wider than tall): swapping H and W in the output size, or an
+      answer written for 7x9, fails; the kernel is drawn anew (a hard-coded or symmetric kernel fails).
+    - conv_pairs: k != l, k = 1, and l < k: a bias per input map (9 k l + k) fails on every pair, an answer
+      written for the public (3, 8) fails, and so does one that swaps k and l only in the bias (9 k l + k).
+    - model_image: another image: feature_maps that ignores its argument (x_val[0]) fails.
+    """
     return {
-        "raw": rng.integers(0, 256, size=(3, 28, 28)).astype(np.uint8),
+        "raw": rng.integers(0, 120, size=(3, 28, 28)).astype(np.uint8),
         "image": rng.normal(size=(12, 10)),
         "kernel": rng.normal(size=(3, 3)),
         "conv_pairs": np.array([[1, 32], [32, 64], [64, 7]]),
@@ -59,7 +69,7 @@ def make_hidden(rng):
 
 def _count(art, name):
     a = art.array(name)
-    assert a.size == 1, f"{name} should be one number, got an array of shape {a.shape}"
+    expect(a.size == 1, f"{name} should be one number, got an array of shape {a.shape}")
     return float(a.ravel()[0])
 
 
@@ -81,9 +91,9 @@ def _expect_inputs(got, raw, what):
     expected = to_inputs(raw)
     expect_shape(got, expected.shape, what)
     if got.max() > 1.5:
-        assert False, f"{what}: pixel values go up to {got.max():.4g}, expected them scaled to [0, 1] (divide by 255)"
+        raise CheckFailure(f"{what}: pixel values go up to {got.max():.4g}, expected them scaled to [0, 1] (divide by 255)")
     expect_close(got, expected, what, rtol=1e-5, atol=1e-6)
-    assert got.dtype == np.float32, f"{what} has dtype {got.dtype}, expected float32"
+    expect(got.dtype == np.float32, f"{what} has dtype {got.dtype}, expected float32")
 
 
 @check("04.inputs", points=2)
@@ -102,12 +112,12 @@ def _expect_filtered(got, image, kernel, what):
     got = np.asarray(got, dtype=float)
     expected = correlate_valid(image, kernel)
     if got.shape == np.shape(image):
-        assert False, (f"{what} has shape {got.shape}, the input's own size (SAME); expected the VALID size "
+        raise CheckFailure(f"{what} has shape {got.shape}, the input's own size (SAME); expected the VALID size "
                        f"{expected.shape}: a 3x3 filter fits H-2 x W-2 times")
     expect_shape(got, expected.shape, what)
     flipped = correlate_valid(image, np.asarray(kernel)[::-1, ::-1])
     if not np.allclose(got, expected, rtol=1e-5, atol=1e-6) and np.allclose(got, flipped, rtol=1e-5, atol=1e-6):
-        assert False, (f"{what} matches the kernel flipped (a mathematical convolution); a Conv2D layer, and "
+        raise CheckFailure(f"{what} matches the kernel flipped (a mathematical convolution); a Conv2D layer, and "
                        "this exercise, slide the kernel as it is: out[i, j] = sum(image[i:i+3, j:j+3] * kernel)")
     expect_close(got, expected, what, rtol=1e-5, atol=1e-6)
 
@@ -116,7 +126,7 @@ def _expect_filtered(got, image, kernel, what):
 def test_convolve_output_size(art):
     image, kernel = public_filter_inputs()
     got = art.array("convolve_public")
-    assert got.shape != image.shape, (f"convolve3x3 on a {image.shape} image returned {got.shape}, the input's "
+    expect(got.shape != image.shape, f"convolve3x3 on a {image.shape} image returned {got.shape}, the input's "
                                       f"size (SAME); expected the VALID size {(image.shape[0] - 2, image.shape[1] - 2)}")
     expect_shape(got, (image.shape[0] - 2, image.shape[1] - 2), f"convolve3x3 on a {image.shape} image")
 
@@ -148,7 +158,7 @@ def test_seed_conv_params(art):
     channels = (1,) + SEED_FILTERS
     expected = [conv3x3_params_ref(k, l) for k, l in zip(channels[:-1], channels[1:])]
     if got.shape == (3,) and np.allclose(got, [9 * k * l for k, l in zip(channels[:-1], channels[1:])]):
-        assert False, f"seed_conv_params is {got.astype(int).tolist()}: the biases are missing (one per output map)"
+        raise CheckFailure(f"seed_conv_params is {got.astype(int).tolist()}: the biases are missing (one per output map)")
     expect_close(got, expected, "seed_conv_params (conv layers 1, 2, 3 of the seed's network)", rtol=0, atol=0.5)
 
 
@@ -166,11 +176,22 @@ def _tuple(v):
     return tuple(v) if isinstance(v, (list, tuple)) else (v, v)
 
 
+def _flat_layers(model):
+    """The model's layers, with the layers of a nested model (a block written as a Sequential) in its place."""
+    out = []
+    for layer in model.layers:
+        if hasattr(layer, "layers") and type(layer).__name__ in ("Sequential", "Functional", "Model"):
+            out += _flat_layers(layer)
+        else:
+            out.append(layer)
+    return out
+
+
 def layer_steps(model):
     """The model as a flat list of steps: ("conv", layer), ("pool", layer), ("relu",), ("flatten",),
     ("dense", layer), ("softmax",), ("other", name). Activations inside a layer become their own step."""
     steps = []
-    for layer in model.layers:
+    for layer in _flat_layers(model):
         kind = type(layer).__name__
         cfg = layer.get_config()
         act = cfg.get("activation")
@@ -229,7 +250,7 @@ def _layers(art, kind):
 
 def _convs(art):
     convs = _layers(art, "conv")
-    assert convs, f"the model has no Conv2D layer: {describe(layer_steps(art.model('model')))}"
+    expect(convs, f"the model has no Conv2D layer: {describe(layer_steps(art.model('model')))}")
     return convs
 
 
@@ -299,9 +320,9 @@ def test_max_pooling(art):
     sizes = [(_tuple(p.get_config()["pool_size"]), _tuple(p.get_config()["strides"] or p.get_config()["pool_size"]))
              for p in pools]
     for size, stride in sizes:
-        assert size == (2, 2) and stride == (2, 2), f"a MaxPooling2D has pool {size} and strides {stride}, expected 2x2"
+        expect(size == (2, 2) and stride == (2, 2), f"a MaxPooling2D has pool {size} and strides {stride}, expected 2x2")
     per_block = [b.count("pool") for b in _blocks(steps)]
-    assert per_block == [1] * len(FILTERS), (f"max-pooling per conv block: {per_block}, expected one 2x2 "
+    expect(per_block == [1] * len(FILTERS), f"max-pooling per conv block: {per_block}, expected one 2x2 "
                                              f"MaxPooling2D after each of the {len(FILTERS)} convolutions; "
                                              f"the model is {describe(steps)}")
 
@@ -310,26 +331,39 @@ def test_max_pooling(art):
 def test_relu_activations(art):
     steps = layer_steps(art.model("model"))
     per_block = [b.count("relu") for b in _blocks(steps)]
-    assert per_block == [1] * len(FILTERS), (f"ReLU per conv block: {per_block}, expected one in each of the "
+    expect(per_block == [1] * len(FILTERS), f"ReLU per conv block: {per_block}, expected one in each of the "
                                              f"{len(FILTERS)} blocks; the model is {describe(steps)}")
     kinds = [s[0] for s in steps]
     dense_idx = [i for i, k in enumerate(kinds) if k == "dense"]
-    assert dense_idx and dense_idx[0] + 1 < len(kinds) and kinds[dense_idx[0] + 1] == "relu", \
-        f"the hidden Dense layer should be followed by a ReLU; the model is {describe(steps)}"
+    expect(dense_idx and dense_idx[0] + 1 < len(kinds) and kinds[dense_idx[0] + 1] == "relu", f"the hidden Dense layer should be followed by a ReLU; the model is {describe(steps)}")
 
 
 @check("04.model", points=1)
 def test_dense_head(art):
     steps = layer_steps(art.model("model"))
     kinds = [s[0] for s in steps]
-    assert "flatten" in kinds, f"no Flatten layer before the dense layers; the model is {describe(steps)}"
+    expect("flatten" in kinds, f"no Flatten layer before the dense layers; the model is {describe(steps)}")
     head = [s for s in steps[kinds.index("flatten") + 1:] if s[0] != "relu"]
     units = [s[1].get_config()["units"] if s[0] == "dense" else s[0] for s in head]
     if units and units[-1] == "softmax":
         units = units[:-1]
     expect_equal(units, [DENSE_UNITS, N_CLASSES], "the layers after Flatten (Dense units)")
-    assert not [s for s in steps[kinds.index("flatten"):] if s[0] in ("conv", "pool")], \
-        f"convolutions or pooling after Flatten; the model is {describe(steps)}"
+    expect(not [s for s in steps[kinds.index("flatten"):] if s[0] in ("conv", "pool")], f"convolutions or pooling after Flatten; the model is {describe(steps)}")
+
+
+@check("04.model", points=1)
+def test_output_logits(art):
+    steps = layer_steps(art.model("model"))
+    kinds = [s[0] for s in steps]
+    last = max((i for i, k in enumerate(kinds) if k == "dense"), default=None)
+    after = [s[1] if s[0] == "other" else s[0] for s in steps[last + 1:]] if last is not None else []
+    if "softmax" in after:
+        raise CheckFailure(
+            "the model ends with a softmax; expected logits: Dense(10) with no activation. The loss "
+            "SparseCategoricalCrossentropy(from_logits=True) applies the softmax itself (with both, Keras "
+            "silently trains on the values before your softmax, so accuracy does not show the mistake)")
+    expect(not after, f"after the last Dense layer the model applies {after}; expected logits: Dense(10) with "
+                      f"no activation. The model is {describe(steps)}")
 
 
 @check("04.model", points=1, hidden=True)
@@ -340,7 +374,7 @@ def test_output_shapes(art):
     expect_equal([tuple(p.output.shape[1:]) for p in _layers(art, "pool")], [b[1] for b in blocks],
                  "output shapes of the MaxPooling2D layers")
     dense = _layers(art, "dense")
-    assert dense, "the model has no Dense layer"
+    expect(dense, "the model has no Dense layer")
     expect_equal(int(dense[0].input.shape[-1]), flat, "size of the flattened features entering Dense(100)")
 
 
@@ -353,7 +387,122 @@ def test_parameter_count(art):
     expect_equal(int(model.count_params()), sum(expected_param_counts()), "the model's total parameter count")
 
 
-# -- 04.train: accuracy, computed here ----------------------------------------------------------
+# -- 04.train: how it was trained (from the saved .keras file), and accuracy, computed here ---------
+
+N_TRAIN = 55000          # len(train_idx): the training images, without the 5,000 validation ones
+EPOCHS, BATCH_SIZE, LEARNING_RATE = 2, 128, 3e-3   # the notebook's locked training constants
+
+
+def n_steps(n_images, epochs=EPOCHS, batch=BATCH_SIZE):
+    return epochs * -(-n_images // batch)
+
+
+def training_record(art) -> dict:
+    """What the saved .keras file records of training: its compile config (optimizer, loss, metrics) and the
+    optimizer's `iterations` (update steps = epochs x batches). Read from the zip's config.json and weights file."""
+    def read():
+        import io
+        import json
+        import zipfile
+
+        import h5py
+
+        with zipfile.ZipFile(art.path("model", ".keras")) as z:
+            config = json.loads(z.read("config.json"))
+            names = z.namelist()
+            iterations = None
+            if "model.weights.h5" in names:
+                with h5py.File(io.BytesIO(z.read("model.weights.h5")), "r") as f:
+                    if "optimizer" in f and "vars" in f["optimizer"]:
+                        var = f["optimizer"]["vars"]
+                        if "0" in var:
+                            iterations = int(np.asarray(var["0"]).ravel()[0])
+        return {"compile": config.get("compile_config"), "iterations": iterations}
+
+    return art.cached("training_record", read)
+
+
+def _steps_cause(got):
+    """The likely cause of a number of update steps other than 2 x 430."""
+    if got == 0:
+        return "the model was compiled but never trained (model.fit did not run)"
+    for batch in (BATCH_SIZE, 32, 64, 256, 512):        # the asked batch size first: 1,720 is 4 epochs, not 64s
+        for n, what in ((N_TRAIN, ""),
+                        (N_TRAIN + 5000, "on x_train and x_val together (the validation images must stay unseen)")):
+            for epochs in range(1, 21):
+                if n_steps(n, epochs, batch) == got and (n, epochs, batch) != (N_TRAIN, EPOCHS, BATCH_SIZE):
+                    parts = [p for p in (
+                        f"{epochs} epoch{'s' * (epochs > 1)} (EPOCHS is {EPOCHS}"
+                        + ("; or fit was called more than once)" if epochs > EPOCHS else ")") if epochs != EPOCHS else "",
+                        f"batches of {batch}" + (" (Keras' default)" if batch == 32 else "") if batch != BATCH_SIZE
+                        else "", what) if p]
+                    return "that is training " + ", ".join(parts)
+    return f"{got} steps is not 2 epochs of batches of {BATCH_SIZE} on the {N_TRAIN:,} training images " \
+           "(a fit on a subset of x_train?)"
+
+
+@check("04.train", points=1)
+def test_training_steps(art):
+    got = training_record(art)["iterations"]
+    expected = n_steps(N_TRAIN)
+    if got is None:
+        raise CheckFailure("the saved model has no optimizer state: compile and fit `model` itself (model.compile, "
+                           "then model.fit), not a copy of it")
+    expect(got == expected,
+           f"the optimizer of `model` made {fmt(got)} update steps, expected {fmt(expected)} = EPOCHS ({EPOCHS}) x "
+           f"{fmt(n_steps(N_TRAIN, 1))} batches of BATCH_SIZE ({BATCH_SIZE}) on the {N_TRAIN:,} images of x_train: "
+           + _steps_cause(got))
+
+
+def _class_config(entry):
+    """(class name, config) of a serialised Keras object (a dict, or a plain string such as "adam")."""
+    if isinstance(entry, dict):
+        return str(entry.get("class_name", "")), entry.get("config") or {}
+    return str(entry), {}
+
+
+@check("04.train", points=1)
+def test_compile_settings(art):
+    compiled = training_record(art)["compile"]
+    if not compiled:
+        raise CheckFailure("`model` was saved without its compile settings: compile it (model.compile) before "
+                           "training")
+    name, opt = _class_config(compiled.get("optimizer"))
+    expect(name.lower() == "adam", f"`model` was compiled with the optimizer {name!r}, expected "
+                                   f"keras.optimizers.Adam(LEARNING_RATE)")
+    lr = opt.get("learning_rate")
+    shown = fmt(lr) if isinstance(lr, (int, float)) else "a schedule" if isinstance(lr, dict) else repr(lr)
+    expect(isinstance(lr, (int, float)) and np.isclose(float(lr), LEARNING_RATE, rtol=1e-4, atol=0),
+           f"Adam's learning rate is {shown}, expected LEARNING_RATE = "
+           f"{fmt(LEARNING_RATE)}" + (" (Keras' default, 0.001: pass LEARNING_RATE to Adam)"
+                                      if isinstance(lr, (int, float)) and np.isclose(lr, 1e-3) else ""))
+    loss_name, loss = _class_config(compiled.get("loss"))
+    expect(loss_name in ("SparseCategoricalCrossentropy", "sparse_categorical_crossentropy"),
+           f"`model` was compiled with the loss {loss_name!r}, expected "
+           "keras.losses.SparseCategoricalCrossentropy(from_logits=True)")
+    expect(loss.get("from_logits") is True,
+           "the loss has from_logits=False (or not set), expected from_logits=True: the model outputs logits "
+           "(Dense(10) with no activation) and the loss applies the softmax")
+
+
+def _student_convention(art):
+    """(a, b) such that the student's preprocess(raw) is a * raw + b (None if it is not such a map).
+
+    The test images are fed to the model prepared as the student's own preprocess prepares them: a preprocessing
+    mistake (say no division by 255) is penalised at 04.inputs, and not a second time through the accuracy of a
+    model that was trained, by the locked cells, on images prepared that way."""
+    try:
+        got = np.asarray(art.array("preprocess_public"), dtype=np.float64).ravel()
+    except Exception:
+        return None
+    raw = public_raw_images().astype(np.float64).ravel()
+    if got.size != raw.size or not np.all(np.isfinite(got)):
+        return None
+    a, b = np.polyfit(raw, got, 1)
+    if a <= 0 or not np.allclose(a * raw + b, got, rtol=1e-4, atol=1e-4 * max(1.0, abs(a) * 255)):
+        return None
+    return float(a), float(b)
+
 
 def _accuracy(art, split):
     def compute():
@@ -364,24 +513,38 @@ def _accuracy(art, split):
             idx = np.random.default_rng(SPLIT_SEED).permutation(len(images))[:N_VAL]
             images, labels = images[idx], labels[idx]
         model = art.model("model")
-        out = np.asarray(model.predict(to_inputs(images), batch_size=1000, verbose=0))
+        x = to_inputs(images)
+        convention = _student_convention(art)
+        if convention is not None:
+            a, b = convention
+            x = (a * np.asarray(images, np.float32) + b).astype(np.float32)[..., None]
+        shape = tuple(d for d in model.inputs[0].shape[1:])
+        if None not in shape and int(np.prod(shape)) == 28 * 28:
+            x = x.reshape((len(x),) + shape)
+        out = np.asarray(model.predict(x, batch_size=1000, verbose=0))
         if out.shape != (len(labels), N_CLASSES):
-            assert False, f"the model's predictions have shape {out.shape}, expected {(len(labels), N_CLASSES)}"
+            raise CheckFailure(f"the model's predictions have shape {out.shape}, expected {(len(labels), N_CLASSES)}")
+        if not np.all(np.isfinite(out)):
+            raise CheckFailure("the model predicts NaN: training diverged (NaN loss); check the learning rate and "
+                               "the inputs' scale")
         return float(np.mean(out.argmax(axis=1) == labels))
 
     return art.cached(f"accuracy_{split}", compute)
 
 
+INPUTS_NOTE = "(test images prepared as your preprocess prepares them)"
+
+
 @check("04.train", points=2)
 def test_validation_accuracy(art):
     expect_calibrated(art, ASSIGNMENT, "val_accuracy", _accuracy(art, "val"),
-                      f"accuracy on the {N_VAL} validation images (inputs float32 in [0, 1], shape (28, 28, 1))")
+                      f"accuracy on the {N_VAL} validation images {INPUTS_NOTE}")
 
 
 @check("04.train", points=3, hidden=True)
 def test_test_accuracy(art):
     expect_calibrated(art, ASSIGNMENT, "test_accuracy", _accuracy(art, "test"),
-                      "accuracy on the 10,000 Fashion-MNIST test images (inputs float32 in [0, 1], shape (28, 28, 1))")
+                      f"accuracy on the 10,000 Fashion-MNIST test images {INPUTS_NOTE}")
 
 
 # -- 04.learned: filters and activation maps of the student's own model -------------------------

@@ -29,8 +29,9 @@ def public_probs():
 def export(ex):
     g = ex.get
     h = ex.hidden
+    with ex.question("05.preprocess", "05.inception"):
+        ex.array("x_photos", lambda: g("x_photos"))  # 05.inception: was photo_features' input of the wrong size?
     with ex.question("05.preprocess"):
-        ex.array("x_photos", lambda: g("x_photos"))
         if h is not None:
             ex.array("preprocess_hidden", lambda: g("preprocess")(h["images"].copy()))
     with ex.question("05.inception"):
@@ -40,7 +41,7 @@ def export(ex):
         ex.array("photo_features", lambda: g("photo_features"))
     with ex.question("05.imagenet"):
         ex.json("imagenet_loaded", lambda: bool(g("IMAGENET")))
-    with ex.question("05.top5", "05.imagenet"):
+    with ex.question("05.imagenet"):  # not 05.top5: a wrong x_photos can crash the locked cell that makes them
         ex.array("top_idx", lambda: g("top_idx"))
         ex.array("top_p", lambda: g("top_p"))
     with ex.question("05.top5"):
@@ -68,7 +69,9 @@ def export(ex):
         ex.array("x_train", lambda: g("x_train"))
     with ex.question("05.features", "05.transfer"):
         ex.array("y_train", lambda: g("y_train"))
-    with ex.question("05.cut"):
+    # 05.features and 05.transfer judge train_features and transfer_model against the student's own extractor:
+    # a wrong cut is lost at 05.cut only
+    with ex.question("05.cut", "05.features", "05.transfer"):
         ex.keras("extractor", lambda: g("extractor"))
     with ex.question("05.features"):
         ex.array("train_features", lambda: g("train_features"))
