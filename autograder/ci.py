@@ -16,6 +16,7 @@ from pathlib import Path
 
 from autograder import assignments, batch, mutants
 from autograder.paths import course_dir
+from autograder.textsafe import printable
 
 
 def finished(root: Path) -> list[str]:
@@ -131,7 +132,8 @@ def run_ci(names=None, root=None, workers: int = 0, out=None, skip=(), progress:
                 caught = r.status == "graded" and r.score < r.max_score
                 kills.setdefault(s.label, []).append((caught, p is None))
             status = "ok" if p is None else "PROBLEM"
-            print(f"{status:<8} {s.label:<14} {s.student:<34} {r.status:<8} {r.score:g}/{r.max_score:g}",
+            print(f"{status:<8} {printable(s.label):<14} {printable(s.student):<34} {printable(r.status):<8} "
+                  f"{r.score:g}/{r.max_score:g}",
                   file=sys.stderr)
             if p:
                 problems.append(p)
@@ -154,6 +156,6 @@ def kill_rates(kills: dict[str, list[tuple[bool, bool]]]) -> list[str]:
 def main_cli(args) -> int:
     problems = run_ci(args.assignments, args.root, args.workers, args.out, set(args.skip))
     for p in problems:
-        print(f"PROBLEM: {p}", file=sys.stderr)
+        print(f"PROBLEM: {printable(p)}", file=sys.stderr)
     print("ci: " + ("FAILED" if problems else "ok"), file=sys.stderr)
     return 1 if problems else 0

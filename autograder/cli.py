@@ -12,6 +12,7 @@ from pathlib import Path
 
 from autograder import assignments
 from autograder.paths import course_dir
+from autograder.textsafe import printable
 
 
 def cmd_release(args) -> int:
@@ -67,7 +68,7 @@ def cmd_grade(args) -> int:
     out = Path(args.out)
     subs, warnings = batch.discover(args.paths)
     for w in warnings:
-        print(f"warning: {w}", file=sys.stderr)
+        print(f"warning: {printable(w)}", file=sys.stderr)
     if not subs:
         print(f"no notebooks found in {' '.join(args.paths)}", file=sys.stderr)
         return 2
@@ -106,7 +107,7 @@ def cmd_merge(args) -> int:
 
     count, warnings = batch.merge(args.shards, args.out)
     for w in warnings:
-        print(f"warning: {w}", file=sys.stderr)
+        print(f"warning: {printable(w)}", file=sys.stderr)
     written = export_all(batch.load_results(Path(args.out)), Path(args.out), gradebook=args.gradebook,
                          feedback=not args.no_feedback)
     print(f"merged {count} results from {len(args.shards)} shards into {args.out}; exports: "

@@ -339,6 +339,28 @@ class CpuClock:
         return 0.0 if self.base is None else sum(self.seen.values()) - self.base
 
 
+def gpu_memory_mb(pids, query=None) -> float:
+    """GPU memory (MB) held by the processes ``pids``, from ``nvidia-smi`` (0 when there is no NVIDIA GPU)."""
+    if query is None:
+        smi = shutil.which("nvidia-smi")
+        if smi is None:
+            return 0.0
+        try:
+            query = subprocess.run([smi, "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"],
+                                   capture_output=True, text=True, timeout=5).stdout
+        except (OSError, subprocess.SubprocessError):
+            return 0.0
+    wanted, total = set(pids), 0.0
+    for line in query.splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) == 2 and parts[0].isdigit() and int(parts[0]) in wanted:
+            try:
+                total += float(parts[1])
+            except ValueError:
+                pass
+    return total
+
+
 def wall_backstop(cpu_limit_s: float) -> float:
     """Wall-clock limit beside a CPU-time limit: generous, as a busy host slows an honest notebook 2-5x,
     yet it stops code that waits without computing (sleep, blocking reads)."""
@@ -481,6 +503,7 @@ def run_job(job: Job, nb, assignment: Assignment, hidden: dict | None, *, timeou
     wall_limit = wall_backstop(timeout_s)
     load = 0.0
     disk = unlinked_disk = in_memory_files = 0.0
+    on_gpu, gpu_mb = job.key[2] != "cpu", 0.0
     while proc.poll() is None:
         procs = _tree(watched)
         ticks += 1
@@ -496,6 +519,8 @@ def run_job(job: Job, nb, assignment: Assignment, hidden: dict | None, *, timeou
             used = cpu.total
         if ticks % 20 == 0:
             load = max(load, os.getloadavg()[0])
+            if on_gpu:
+                gpu_mb = gpu_memory_mb([p.pid for p in procs])
         if used > timeout_s:
             status, reason = "timeout", f"the notebook used more than {timeout_s:.0f} s of CPU time and was stopped"
         elif elapsed > wall_limit:
@@ -503,6 +528,8 @@ def run_job(job: Job, nb, assignment: Assignment, hidden: dict | None, *, timeou
                                          f"stopped after {used:.0f} s of CPU time")
         if status != "ok":
             pass
+        elif gpu_mb > memory_mb:
+            status, reason = "memory", f"the notebook used more than {memory_mb:.0f} MB of GPU memory and was stopped"
         elif rss > memory_mb:
             status, reason = "memory", f"the notebook used more than {memory_mb:.0f} MB of memory and was stopped"
             if in_memory_files:

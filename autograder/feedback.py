@@ -3,7 +3,8 @@
 Each check with its points and message; a bar chart of points per question; where the checks measured values
 (accuracies, losses: ``SubmissionResult.measurements``), the student's value against the calibrated threshold
 and the answer key's observed range. Everything is inline (CSS, SVG): the page reads offline. Hidden checks show
-their result and message, never their code or expected values. Every string from a submission is escaped.
+their name, points and result with a generic line (``exports.student_message``), never their message, code, inputs
+or expected values; notes pass through ``exports.student_note``. Every string from a submission is HTML-escaped.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from html import escape
 from pathlib import Path
 
 from autograder.batch import safe
-from autograder.exports import label, student_message
+from autograder.exports import label, student_message, student_notes
 from autograder.exports.gradescope import STATUS_TEXT
 from autograder.results import SubmissionResult
 
@@ -131,8 +132,8 @@ def render(result: SubmissionResult) -> str:
                        f'<td class="pts">{c.points:g} / {c.max_points:g}</td><td class="msg">{escape(msg)}</td></tr>')
         out.append("</tbody></table>")
         if any(c.hidden for c in result.checks):
-            out.append("<p>Hidden checks run your code on other inputs at grading time; their expected values are "
-                       "not shown.</p>")
+            out.append("<p>Hidden checks run your code on other inputs at grading time; their inputs, expected "
+                       "values and messages are not shown.</p>")
     if result.measurements:
         entries = _thresholds(result.assignment)
         figs = []
@@ -146,7 +147,8 @@ def render(result: SubmissionResult) -> str:
         if figs:
             out.append("<h2>Your values against the reference</h2>" + "".join(figs))
     if result.notes:
-        out.append("<h2>Notes</h2><ul>" + "".join(f'<li class="msg">{escape(n)}</li>' for n in result.notes) + "</ul>")
+        out.append("<h2>Notes</h2><ul>" + "".join(f'<li class="msg">{escape(n)}</li>' for n in student_notes(result))
+                   + "</ul>")
     out.append("</body></html>")
     return "\n".join(out)
 

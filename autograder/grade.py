@@ -8,7 +8,6 @@ import os
 import platform
 import shutil
 import subprocess
-import threading
 import time
 from importlib import metadata
 from pathlib import Path
@@ -17,11 +16,11 @@ import nbformat
 import numpy as np
 
 from autograder import assignments, hygiene
-from autograder.checks.api import Artifacts
-from autograder.checks.runner import list_checks, run_checks
+from autograder.checks.isolated import CheckStepFailed
+from autograder.checks.runner import list_checks
 from autograder.execute import DEFAULT_SEED, execute
 from autograder.paths import course_dir
-from autograder.results import SubmissionResult
+from autograder.results import CheckResult, SubmissionResult
 from autograder.secret import course_secret
 
 LIBRARIES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "scikit-learn", "nbclient", "nbgrader")
@@ -40,14 +39,16 @@ def environment(device: str) -> dict:
                       "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "tensorflow")}}
 
 
-def hidden_inputs(assignment: assignments.Assignment) -> dict | None:
-    """The grader's hidden inputs, from the course secret: the same for every submission of a course."""
+def hidden_inputs(assignment: assignments.Assignment, student: str = "") -> dict | None:
+    """The grader's hidden inputs, drawn from the course secret and the student: each student of a course gets
+    their own (so hidden values one student saw are worth nothing to another), the same at every re-grade."""
     module = importlib.import_module(assignment.checks_module)
     make = getattr(module, "make_hidden", None)
     if make is None:
         return None
     secret = course_secret()
-    seed = int.from_bytes(hashlib.sha256(f"{secret}:{assignment.name}".encode()).digest()[:4], "little")
+    key = f"{secret}:{assignment.name}" + (f":{student}" if student else "")
+    seed = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little")
     return make(np.random.default_rng(seed))
 
 
@@ -67,6 +68,7 @@ def load_submission(path: Path, root=None):
     if size_mb > hygiene.MAX_NOTEBOOK_MB:
         raise ValueError(f"the notebook is {size_mb:.0f} MB, more than {hygiene.MAX_NOTEBOOK_MB} MB "
                          "(clear large outputs or attachments and resubmit)")
+    hygiene.check_bounds(path)  # a cheap count before nbformat's slow validation
     try:
         nb = nbformat.read(path, as_version=4)
         nbformat.validate(nb)
@@ -104,14 +106,26 @@ def resolve_device(device: str) -> str:
     return "cpu"
 
 
-_preloaded: set = set()
+_checker = None       # the warm check-step worker of this grading process (autograder.checks.isolated)
+_expected: dict = {}  # checks module -> the grader's own list of its checks
 
 
-def _preload(assignment) -> None:
-    """Import the checks' heavy libraries while the kernel runs, not after it."""
-    if assignment.uses_tensorflow and "tf" not in _preloaded:
-        _preloaded.add("tf")
-        threading.Thread(target=lambda: importlib.import_module("tensorflow"), daemon=True).start()
+def check_worker():
+    global _checker
+    if _checker is None:
+        import atexit
+
+        from autograder.checks.isolated import CheckWorker
+
+        _checker = CheckWorker()
+        atexit.register(_checker.close)
+    return _checker
+
+
+def expected_checks(module: str):
+    if module not in _expected:
+        _expected[module] = list_checks(module)
+    return _expected[module]
 
 
 def grade_notebook(path: str | Path, *, device: str = "cpu", seed: int = DEFAULT_SEED, student: str = "",
@@ -131,8 +145,8 @@ def grade_notebook(path: str | Path, *, device: str = "cpu", seed: int = DEFAULT
     except ValueError as e:
         return SubmissionResult(assignment="", submission=str(path), student=student, status="invalid",
                                 reason=str(e), environment=env)
-    hidden = hidden_inputs(assignment)
-    _preload(assignment)
+    hidden = hidden_inputs(assignment, student)
+    check_worker().start()  # warms up (imports TensorFlow and the checks) while the notebook runs
     options = dict(seed=seed, device=device, timeout_s=timeout_s, memory_mb=memory_mb, hide=hidden_from_kernel(path))
     run = execute(nb, assignment, hidden, prewarm=prewarm, **options)
     first = None
@@ -153,10 +167,14 @@ def grade_notebook(path: str | Path, *, device: str = "cpu", seed: int = DEFAULT
         result.status, result.reason = "error", "the notebook did not reach the export step"
     t1 = time.monotonic()
     stopped = (run.reason if run.status != "ok" else "the notebook did not reach the export step")
-    by_question = {q: Artifacts(folder, hidden) for q, folder in run.snapshots.items()}
-    result.checks = run_checks(assignment.checks_module, by_question,
-                               missing=f"not graded: {stopped} before this question's check cell ran")
-    result.measurements = {k: v for art in by_question.values() for k, v in art.measurements.items()}
+    expected = expected_checks(assignment.checks_module)
+    try:
+        result.checks, result.measurements = check_worker().run(
+            assignment.checks_module, run.snapshots, hidden,
+            f"not graded: {stopped} before this question's check cell ran", expected)
+    except CheckStepFailed as e:
+        result.status, result.reason = e.status, e.reason
+        result.checks = [CheckResult(**{**c.__dict__, "status": "error", "message": e.reason}) for c in expected]
     result.timings["checks_s"] = round(time.monotonic() - t1, 2)
     result.timings.update(execute_s=run.wall_s, cpu_s=run.cpu_s, total_s=round(time.monotonic() - t0, 2),
                           warm_kernel=run.warm)

@@ -12,10 +12,37 @@ import copy
 import nbformat
 
 MAX_NOTEBOOK_MB = 20
+MAX_CELLS = 2000             # a released notebook has well under 100; students add some
+MAX_SOURCE_MB = 2            # the code and text students write, all cells together
 
 
 class WrongAssignment(ValueError):
     pass
+
+
+def check_bounds(path) -> None:
+    """Refuse a notebook with too many cells or too much source before parsing it with nbformat.
+
+    JSON parsing is fast; nbformat's validation of tens of thousands of cells is not (14 s for 60,000).
+    Raises ValueError with the reason.
+    """
+    import json
+
+    try:
+        data = json.loads(open(path, "rb").read())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"not a valid notebook: {type(e).__name__}") from None
+    cells = data.get("cells") if isinstance(data, dict) else None
+    if not isinstance(cells, list):
+        return  # nbformat says what is wrong
+    if len(cells) > MAX_CELLS:
+        raise ValueError(f"the notebook has {len(cells):,} cells, more than {MAX_CELLS:,}")
+    size = 0
+    for cell in cells:
+        source = cell.get("source", "") if isinstance(cell, dict) else ""
+        size += sum(len(s) for s in source) if isinstance(source, list) else len(str(source))
+    if size > MAX_SOURCE_MB * 2**20:
+        raise ValueError(f"the notebook's cells hold {size / 2**20:.1f} MB of source, more than {MAX_SOURCE_MB} MB")
 
 
 def grade_ids(nb) -> list[str]:

@@ -7,6 +7,9 @@ import re
 from pathlib import Path
 
 from autograder.results import SubmissionResult
+from autograder.textsafe import printable
+
+__all__ = ["MARK", "printable", "result_filename", "table", "write_json"]
 
 MARK = {"passed": "✓", "failed": "✗", "error": "!", "skipped": "-"}
 
@@ -28,22 +31,27 @@ def write_json(result: SubmissionResult, folder: Path) -> Path:
 
 
 def table(results: list[SubmissionResult], details: bool = True) -> str:
+    """The console table. Every string that a submission can influence goes through ``printable``: no escape
+    sequence reaches the terminal and no message spans two lines. Hidden checks keep their full message here
+    (the instructor's view); student-facing exports show ``exports.student_message`` instead."""
+    p = printable
     lines = []
     for r in results:
-        head = f"{r.assignment or '?':<14} {r.submission}"
-        lines.append(f"{head}  [{r.status}]  {r.score:g} / {r.max_score:g}")
+        head = f"{p(r.assignment or '?'):<14} {p(r.submission)}"
+        lines.append(f"{head}  [{p(r.status)}]  {r.score:g} / {r.max_score:g}")
         if r.reason:
-            lines.append(f"    reason: {r.reason}")
+            lines.append(f"    reason: {p(r.reason)}")
         if details:
             for c in r.checks:
                 tag = " (hidden)" if c.hidden else ""
-                msg = f"  {c.message}" if c.message and c.status != "passed" else ""
-                lines.append(f"    {MARK.get(c.status, '?')} {c.question:<18} {c.name:<28} "
+                msg = f"  {p(c.message)}" if c.message and c.status != "passed" else ""
+                lines.append(f"    {MARK.get(c.status, '?')} {p(c.question):<18} {p(c.name):<28} "
                              f"{c.points:g}/{c.max_points:g}{tag}{msg}")
             for note in r.notes:
-                lines.append(f"    note: {note}")
+                lines.append(f"    note: {p(note)}")
     lines.append("")
     lines.append(f"{'assignment':<14} {'status':<8} {'score':>12}  submission")
     for r in results:
-        lines.append(f"{r.assignment or '?':<14} {r.status:<8} {f'{r.score:g}/{r.max_score:g}':>12}  {r.submission}")
+        lines.append(f"{p(r.assignment or '?'):<14} {p(r.status):<8} {f'{r.score:g}/{r.max_score:g}':>12}  "
+                     f"{p(r.submission)}")
     return "\n".join(lines)

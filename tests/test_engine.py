@@ -133,3 +133,11 @@ def test_selfcheck_raises_under_nbgrader_autograde(monkeypatch, capsys):
     assert check("02.numpy", {"ypred_np": np.sum(w * x, axis=1) + b}) is True
     with pytest.raises(AssertionError, match="02.numpy"):
         check("02.numpy", {"ypred_np": np.sum(w * x, axis=1)})
+
+
+def test_gpu_memory_of_the_kernel_tree_is_read_from_nvidia_smi():
+    from autograder.execute import gpu_memory_mb
+
+    listing = "4242, 1500\n4243, 700\n999, 30000\nnot a line\n"
+    assert gpu_memory_mb([4242, 4243, 7], query=listing) == 2200
+    assert gpu_memory_mb([7], query=listing) == 0

@@ -60,13 +60,15 @@ def test_grades_csv_matches_the_documented_sample():
     assert len({(r["student"], r["assignment"]) for r in rows}) == len(rows)
 
 
-def test_hidden_messages_lose_their_expected_values():
+def test_hidden_messages_are_replaced_by_a_generic_line():
     bob = sample_results()[1]
     hidden = bob.checks[2]
     msg = student_message(hidden)
-    assert "predict_np on other inputs" in msg and "got array [1 2]" in msg
-    assert "[3 4]" not in msg and "expected array" not in msg
+    assert msg.startswith("failed on the grader's hidden inputs")
+    assert "[1 2]" not in msg and "[3 4]" not in msg and "predict_np" not in msg  # not even the student's outputs
     assert student_message(bob.checks[1]) == "ypred_np: got 1, expected 2"  # public checks keep everything
+    assert "hidden inputs" in student_message(sample_results()[2].checks[2])       # an error too
+    assert student_message(sample_results()[0].checks[2]) == ""                    # passed: nothing to say
 
 
 def test_gradescope_results_json_follows_the_spec():
@@ -192,3 +194,114 @@ def test_gradescope_run_on_a_submission_folder_without_a_notebook(tmp_path):
     assert result.status == "invalid" and result.student == "a@b.c"
     out = json.loads((tmp_path / "results" / "results.json").read_text())
     assert out["score"] == 0 and "no .ipynb" in out["output"]
+
+
+# -- what the grader prints and publishes (issue 15, class 5) -------------------------------------------------
+
+ESC_MESSAGE = "\x1b[2J\x1b[31mFAKE"
+FORGED_ROW = "ok\n02-graphs      graded          6/6  /s/mallory/02-graphs/02-graphs.ipynb"
+HIDDEN_MESSAGE = "got 41.5, expected 123.25 on x=[7, 11, 13]"
+HIDDEN_VALUES = ("41.5", "123.25", "x=[7, 11, 13]")
+
+
+def hostile_result(student="eve"):
+    return SubmissionResult("02-graphs", f"/s/{student}/02-graphs/02-graphs.ipynb", "graded", student=student,
+                            reason="", checks=[
+        check("shape", "02.numpy", 1, "passed"),
+        check("values", "02.numpy", 2, "failed", ESC_MESSAGE + "\x07\x9b31m\x7f\u202eevil"),
+        check("forged", "02.numpy", 1, "failed", FORGED_ROW),
+        check("other_inputs", "02.numpy", 2, "failed", HIDDEN_MESSAGE, hidden=True),
+        check("err", "02.total_error", 2, "error", "raised ValueError: bad\r\x1b]0;pwned\x07")],
+        notes=["cell 2 raised ValueError: \x1b[1Aover\nwritten ✓ café"])
+
+
+def assert_terminal_safe(text: str):
+    controls = [c for c in text if c != "\n" and (ord(c) < 0x20 or 0x7f <= ord(c) < 0xa0)]
+    assert not controls, controls
+    assert "\u202e" not in text
+
+
+def test_printable_escapes_controls_and_keeps_ordinary_unicode():
+    from autograder.textsafe import printable
+
+    assert printable(ESC_MESSAGE) == "\\x1b[2J\\x1b[31mFAKE"
+    assert printable("a\nb\rc\td") == "a\\nb\\rc\\td"
+    assert printable("\x00\x07\x7f\x85\x9b") == "\\x00\\x07\\x7f\\x85\\x9b"       # C0, DEL, C1 (NEL, CSI)
+    assert printable("\u202e\u2066\u2028\ud800") == "\\u202e\\u2066\\u2028\\ud800"   # bidi, line sep, surrogate
+    plain = "✓ ✗ – café Ünïcödé 中文 🙂 x=[1, 2] \\ back"
+    assert printable(plain) == plain
+    assert printable(3.5) == "3.5"
+
+
+def test_console_table_escapes_student_text_and_cannot_be_given_forged_rows():
+    from autograder.report import table
+
+    results = [hostile_result(), hostile_result("mallory\x1b[2K")]
+    results[1].reason = "stopped\n02-graphs      graded          6/6  fake"
+    text = table(results, details=True)
+    assert_terminal_safe(text)
+    assert "\\x1b[2J\\x1b[31mFAKE" in text and "\\x07\\x9b31m\\x7f\\u202eevil" in text
+    assert "ok\\n02-graphs" in text                          # the forged row stays inside its message's line
+    assert "mallory\\x1b[2K" in text and "stopped\\n02-graphs" in text
+    assert "✓" in text and "✗" in text and "café" in text
+    # exactly the rows the results make: per result a head, a reason if any, its checks and notes; the summary
+    expected = sum(1 + bool(r.reason) + len(r.checks) + len(r.notes) for r in results) + 2 + len(results)
+    assert len(text.split("\n")) == expected
+    assert sum(line.lstrip().startswith("02-graphs") for line in text.split("\n")) == 2 * len(results)
+    assert HIDDEN_MESSAGE in text                            # the instructor's console keeps hidden messages
+
+
+def test_cli_grade_output_is_terminal_safe(tmp_path, monkeypatch, capsys):
+    from collections import Counter
+
+    from autograder import batch, cli
+
+    student = "eve\x1b]0;owned\x07\x1b[2J"
+    folder = tmp_path / "submitted" / student / "02-graphs"
+    folder.mkdir(parents=True)
+    (folder / "02-graphs.ipynb").write_text("{}")
+    (folder / "copy\x1b[31m.ipynb").write_text("{}")          # a duplicate: a warning that names its path
+
+    def fake_batch(subs, out, options=None):                 # no notebook runs: the results are given
+        for s in subs:
+            r = hostile_result(s.student)
+            r.submission = str(s.path)
+            batch.write_result(r, batch.result_path(out, s))
+        return batch.BatchRun(graded=list(subs), skipped=[], statuses=Counter(), wall_s=0.0)
+
+    monkeypatch.setattr(batch, "run_batch", fake_batch)
+    assert cli.main(["grade", str(tmp_path / "submitted"), "--out", str(tmp_path / "grades"), "--no-export",
+                     "--details", "--no-progress"]) == 0
+    out, err = capsys.readouterr()
+    assert_terminal_safe(out)
+    assert_terminal_safe(err)
+    assert "\\x1b[2J\\x1b[31mFAKE" in out and "ok\\n02-graphs" in out
+    assert "eve\\x1b]0;owned\\x07" in out and "copy\\x1b[31m.ipynb" in err
+
+
+def test_hidden_values_reach_instructors_never_students(tmp_path, capsys):
+    from autograder import feedback
+    from autograder.batch import write_result
+    from autograder.exports.classroom import main as classroom_main, workflow
+    from autograder.report import table, write_json
+
+    r = hostile_result()
+    r.notes.append("the grader's snapshot cell raised Leak: x=[7, 11, 13]")
+    student_views = {"feedback": feedback.render(r), "gradescope": json.dumps(results_json(r))}
+    write_result(r, tmp_path / "grades" / "results" / "eve__02-graphs.json")
+    assert classroom_main(["check", str(tmp_path / "grades"), "other_inputs"]) == 1
+    student_views["classroom"] = capsys.readouterr().out
+    assert "--brief" in workflow("02-graphs") and "--details" not in workflow("02-graphs")  # the Actions log
+    for name, text in student_views.items():
+        for value in HIDDEN_VALUES:
+            assert value not in text, (name, value)
+        assert "hidden inputs" in text, name
+    assert "other_inputs" in student_views["classroom"] and "failed" in student_views["classroom"]
+    assert_terminal_safe(student_views["classroom"])
+    # the instructor's views keep the full message: the results JSON, the console table
+    assert HIDDEN_MESSAGE in json.loads(write_json(r, tmp_path / "json").read_text())["checks"][3]["message"]
+    assert HIDDEN_MESSAGE in (tmp_path / "grades" / "results" / "eve__02-graphs.json").read_text()
+    assert HIDDEN_MESSAGE in table([r])
+    assert "x=[7, 11, 13]" in table([r])                     # the note too
+    # grades.csv and the gradebook carry points only: the hidden check's 0 is there, no message at all
+    assert "\neve,02-graphs,graded,1,8,1,0,0,0,0,\n" in render_csv([r])

@@ -33,12 +33,51 @@ def test_page_lists_every_check_with_points_and_messages():
     assert html.count('class="earned"') == 2                    # one bar per question
 
 
-def test_hidden_checks_show_result_and_message_but_not_expected_values():
+def test_hidden_checks_show_name_points_and_a_generic_line_never_their_message():
     html = render(result())
-    assert "predict_np on other inputs (37 points): got array [1]" in html
-    assert "31337" not in html and "largest difference" not in html
-    assert "hidden check" in html
+    row = re.search(r'<tr class="failed" data-check="predict_np_other_inputs">.*?</tr>', html).group(0)
+    assert "0 / 1" in row and "hidden check" in row
+    assert "failed on the grader&#x27;s hidden inputs" in row
+    assert "predict_np on other inputs" not in html and "37 points" not in html   # the message, even its start
+    assert "31337" not in html and "largest difference" not in html and "got array [1]" not in html
     assert "def test_" not in html and "art.hidden" not in html  # never the check's code
+
+
+HIDDEN_VALUES = ("41.5", "123.25", "x=[7, 11, 13]")
+
+
+def leaky_result():
+    """Hidden checks whose messages (and a note from the grader's snapshot cell) carry the hidden inputs."""
+    return SubmissionResult("02-graphs", "/s/eve/02-graphs/02-graphs.ipynb", "graded", student="eve", checks=[
+        CheckResult("values", "02.numpy", 1, "failed", "ypred_np: got 1, expected 2"),
+        CheckResult("other_inputs", "02.numpy", 2, "failed", "got 41.5, expected 123.25 on x=[7, 11, 13]",
+                    hidden=True),
+        CheckResult("other_sizes", "02.numpy", 1, "error", "predict_np raised ValueError: x=[7, 11, 13]",
+                    hidden=True),
+        CheckResult("other_err", "02.total_error", 1, "passed", "", hidden=True)],
+        notes=["the grader's snapshot cell raised Leak: x=[7, 11, 13] got 41.5",
+               "'x=[7, 11, 13]' is not a plain artifact file and was ignored",
+               "cell 3 raised NameError: name 'foo' is not defined"])
+
+
+def test_hidden_values_never_reach_the_feedback_page():
+    html = render(leaky_result())
+    for value in HIDDEN_VALUES:
+        assert value not in html, value
+    assert "ypred_np: got 1, expected 2" in html                        # public checks keep their message
+    assert html.count("hidden inputs") >= 2                              # each failed hidden check says why
+    assert "the grader&#x27;s snapshot cell was stopped by an exception from your code" in html
+    assert "cell 3 raised NameError" in html                             # the student's own cells stay explained
+
+
+def test_every_submission_string_is_html_escaped():
+    evil = "<img src=x onerror=alert(1)>"
+    r = SubmissionResult(evil, f"/s/{evil}/n.ipynb", "error", student=f"bob{evil}", reason=f"because {evil}",
+                         checks=[CheckResult(f"c{evil}", f"q{evil}", 1, "failed", f"msg {evil}")],
+                         notes=[f"note {evil}"], measurements={f"m{evil}": 0.5})
+    html = render(r)
+    assert "<img" not in html and "onerror=alert(1)>" not in html
+    assert html.count("&lt;img src=x onerror=alert(1)&gt;") >= 6         # title, h1, student, reason, check, note
 
 
 def test_page_is_self_contained_and_escapes_submission_text():

@@ -100,3 +100,15 @@ def test_tampered_data_cell_still_grades_full_marks(tmp_path):
     result = grade_notebook(path)
     assert result.status == "graded" and result.score == result.max_score
     assert sum("has been restored" in n for n in result.notes) == 2
+
+
+def test_a_notebook_of_many_cells_is_refused_before_it_is_parsed(tmp_path):
+    import json
+
+    from autograder.grade import grade_notebook
+
+    path = tmp_path / "02-graphs.ipynb"
+    cells = [{"cell_type": "code", "metadata": {}, "source": "x = 1", "outputs": [], "execution_count": None}]
+    path.write_text(json.dumps({"cells": cells * 60_000, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    result = grade_notebook(path)   # the count comes from the bound, checked before nbformat's slow validation
+    assert result.status == "invalid" and "60,000 cells, more than 2,000" in result.reason

@@ -9,7 +9,6 @@ makes naturally are made by editing a copy of the answer key's exported files.
 """
 
 import json
-import re
 import shutil
 from pathlib import Path
 
@@ -22,11 +21,10 @@ from autograder.checks import p01_sklearn as ref
 from autograder.checks.api import Artifacts, threshold
 from autograder.checks.runner import run_checks
 from autograder.export import p01_sklearn as exporter
-from autograder.export.common import Exporter
 from autograder.grade import hidden_inputs
 from autograder.mutants.p01_sklearn import WRONG
 from autograder.paths import REPO
-from conftest import assert_caught, mutate
+from conftest import assert_caught, grade_in_process as run_in_process
 
 NAME = "01-sklearn"
 ASSIGNMENT = assignments.get(NAME)
@@ -34,35 +32,11 @@ KEY = ASSIGNMENT.solution_notebook(REPO)
 QUESTIONS = {"01.regression": 4, "01.per_species": 3, "01.images_vs_data": 2, "01.two_pixels": 5,
              "01.all_pixels": 3, "01.split": 3, "01.sweep": 4, "01.test": 4}
 HIDDEN = hidden_inputs(ASSIGNMENT)
-CHECK_CELL = re.compile(r'check\("(\d\d\.\w+)"\)')
 
 
 def grade_in_process(tmp_path: Path, edits=(), keep: Path | None = None) -> list:
-    """Run the (edited) answer key in this process, snapshot each question at its check cell, run the checks."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    nb = nbformat.read(mutate(KEY, tmp_path / "nb", list(edits)), as_version=4)
-    ns: dict = {"__name__": "__main__"}
-    snapshots = {}
-    for i, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
-        question = CHECK_CELL.fullmatch(cell.source.strip())
-        if question:
-            q = question.group(1)
-            out = (keep or tmp_path) / q
-            ex = Exporter(ns, str(out), HIDDEN, fresh=True, only=[q])
-            exporter.export(ex)
-            ex.finish()
-            snapshots[q] = Artifacts(out, HIDDEN)
-            continue
-        try:
-            exec(compile(cell.source, f"<cell-{i}>", "exec"), ns)
-        except Exception:  # a student's error: the kernel goes on (allow_errors)
-            pass
-    import matplotlib.pyplot as plt
-
-    plt.close("all")
-    return run_checks(ASSIGNMENT.checks_module, snapshots)
+    """The (edited) answer key run in this process, each question snapshot at its check cell, then checked."""
+    return run_in_process(NAME, tmp_path, edits, keep, HIDDEN)
 
 
 def lost(results) -> dict[str, str]:

@@ -10,11 +10,9 @@ second this way.
 
 from __future__ import annotations
 
-import linecache
 import re
 from pathlib import Path
 
-import nbformat
 import numpy as np
 import pytest
 
@@ -23,45 +21,20 @@ from autograder.checks import p02_graphs as checks
 from autograder.checks.api import Artifacts
 from autograder.checks.runner import run_checks
 from autograder.export import p02_graphs as exporter
-from autograder.export.common import Exporter
 from autograder.grade import hidden_inputs
 from autograder.mutants.p02_graphs import WRONG
 from autograder.paths import REPO
-from conftest import assert_caught, mutate
+from conftest import assert_caught, grade_in_process as run_in_process
 
 NAME = "02-graphs"
 A = assignments.get(NAME)
 KEY = A.solution_notebook(REPO)
 HIDDEN = hidden_inputs(A)
-CHECK_CELL = re.compile(r'check\("(\d\d\.\w+)"\)')
 
 
 def grade_in_process(tmp_path: Path, edits=(), keep: Path | None = None) -> list:
-    """Run the (edited) answer key in this process, snapshot each question at its check cell, run the checks."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    nb = nbformat.read(mutate(KEY, tmp_path / "nb", list(edits)), as_version=4)
-    ns: dict = {"__name__": "__main__"}
-    snapshots = {}
-    for i, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
-        question = CHECK_CELL.fullmatch(cell.source.strip())
-        if question:
-            q = question.group(1)
-            out = (keep or tmp_path) / q
-            ex = Exporter(ns, str(out), HIDDEN, fresh=True, only=[q])
-            exporter.export(ex)
-            ex.finish()
-            snapshots[q] = Artifacts(out, HIDDEN)
-            continue
-        name = f"<cell-{i}>"  # registered like IPython does, so that AutoGraph can read the functions' source
-        linecache.cache[name] = (len(cell.source), None, cell.source.splitlines(True), name)
-        try:
-            exec(compile(cell.source, name, "exec"), ns)
-        except BaseException as e:  # a student's error: the kernel goes on (allow_errors)
-            if isinstance(e, KeyboardInterrupt):
-                raise
-    return run_checks(A.checks_module, snapshots)
+    """The (edited) answer key run in this process, each question snapshot at its check cell, then checked."""
+    return run_in_process(NAME, tmp_path, edits, keep, HIDDEN)
 
 
 def lost(results) -> dict[str, str]:

@@ -14,11 +14,9 @@ The Keras models' test accuracy is judged in process only where the submission t
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import shutil
-import zipfile
 from pathlib import Path
 
 import nbformat
@@ -33,7 +31,7 @@ from autograder.export.common import Exporter
 from autograder.grade import grade_notebook, hidden_inputs
 from autograder.mutants import p03_mlp as mutants
 from autograder.paths import REPO
-from conftest import mutate, not_passed
+from conftest import edit_keras, mutate, not_passed
 
 NAME = "03-mlp"
 A = assignments.get(NAME)
@@ -422,29 +420,6 @@ def test_structure_messages_say_expected_and_got(key, data, tmp_path, monkeypatc
         "(model: Dense(30, relu) -> Dense(20, relu) -> Dense(10, linear))")
 
 
-def _edit_keras(path: Path, config=None, steps=None, weights=None):
-    """Re-save a .keras file with its config edited, its optimizer step count or its weights replaced."""
-    import h5py
-
-    with zipfile.ZipFile(path) as z:
-        members = {n: z.read(n) for n in z.namelist()}
-    if config is not None:
-        members["config.json"] = json.dumps(config(json.loads(members["config.json"]))).encode()
-    if steps is not None or weights is not None:
-        buf = io.BytesIO(members["model.weights.h5"])
-        with h5py.File(buf, "r+") as f:
-            if steps is not None:
-                f["optimizer/vars/0"][()] = steps
-            if weights is not None:
-                for name in list(f["layers"]):
-                    for v in list(f[f"layers/{name}/vars"]):
-                        f[f"layers/{name}/vars/{v}"][...] = weights
-        members["model.weights.h5"] = buf.getvalue()
-    with zipfile.ZipFile(path, "w") as z:
-        for n, b in members.items():
-            z.writestr(n, b)
-
-
 def test_training_record_edits_are_caught(key, tmp_path):
     """The key's own files, edited as a wrong training would leave them: each caught at its check only."""
     _, folder = key
@@ -463,16 +438,16 @@ def test_training_record_edits_are_caught(key, tmp_path):
         c["compile_config"]["loss"]["config"]["from_logits"] = value
         return c
 
-    r = graded(lambda a: _edit_keras(a / "model_10.keras", steps=500))
+    r = graded(lambda a: edit_keras(a / "model_10.keras", iterations=500))
     assert lost(r) == {"keras_training_steps"} and "1 epoch instead of 2" in messages(r)["keras_training_steps"]
-    r = graded(lambda a: _edit_keras(a / "model_10.keras", steps=1200))
+    r = graded(lambda a: edit_keras(a / "model_10.keras", iterations=1200))
     assert lost(r) == {"keras_training_steps"} and "x_train and x_val together" in messages(r)["keras_training_steps"]
-    r = graded(lambda a: _edit_keras(a / "model_10.keras", config=lambda c: lr(c, 2.5)))
+    r = graded(lambda a: edit_keras(a / "model_10.keras", config=lambda c: lr(c, 2.5)))
     assert lost(r) == {"keras_training_setup"}, messages(r)
-    r = graded(lambda a: _edit_keras(a / "model_10.keras", config=lambda c: from_logits(c, False)))
+    r = graded(lambda a: edit_keras(a / "model_10.keras", config=lambda c: from_logits(c, False)))
     assert lost(r) == {"keras_training_setup"}, messages(r)
     # a diverged training: NaN weights score chance level, and the message says why
-    r = graded(lambda a: _edit_keras(a / "model_relu.keras", weights=np.nan))
+    r = graded(lambda a: edit_keras(a / "model_relu.keras", weights=np.nan))
     assert lost(r) == {"test_accuracy_model_relu"}
     assert messages(r)["test_accuracy_model_relu"].endswith("training diverged (NaN loss): the weights are NaN")
 
@@ -480,7 +455,7 @@ def test_training_record_edits_are_caught(key, tmp_path):
         h = json.loads((a / "history_30.json").read_text())
         h["loss"][1] = float("nan")
         (a / "history_30.json").write_text(json.dumps(h))
-        _edit_keras(a / "model_30.keras", weights=np.nan)
+        edit_keras(a / "model_30.keras", weights=np.nan)
 
     r = graded(nan_history)
     assert messages(r)["test_accuracy_model_30"].endswith("training diverged (NaN loss from epoch 2 on)")

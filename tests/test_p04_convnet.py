@@ -17,7 +17,7 @@ from autograder.export.common import Exporter
 from autograder.export.p04_convnet import public_raw_images
 from autograder.grade import grade_notebook, hidden_inputs
 from autograder.paths import REPO
-from conftest import mutate, not_passed
+from conftest import edit_keras, mutate, not_passed
 
 NAME = "04-convnet"
 A = assignments.get(NAME)
@@ -201,34 +201,6 @@ def test_untrained_model_fails_accuracy_only(key_run, tmp_path, hidden):
 
 
 # -- how it was trained: the key's saved model, edited (no retraining) ----------------------------
-
-def edit_keras(path, config=None, iterations=None, weights=None):
-    """Rewrite a saved .keras file: its config.json (``config(cfg)`` edits it in place), the optimizer's
-    ``iterations`` (update steps), or its weights file (``weights(h5file)``)."""
-    import io
-    import json
-    import zipfile
-
-    import h5py
-
-    with zipfile.ZipFile(path) as z:
-        files = {n: z.read(n) for n in z.namelist()}
-    if config is not None:
-        cfg = json.loads(files["config.json"])
-        config(cfg)
-        files["config.json"] = json.dumps(cfg).encode()
-    if iterations is not None or weights is not None:
-        buffer = io.BytesIO(files["model.weights.h5"])
-        with h5py.File(buffer, "r+") as f:
-            if iterations is not None:
-                f["optimizer/vars/0"][()] = iterations
-            if weights is not None:
-                weights(f)
-        files["model.weights.h5"] = buffer.getvalue()
-    with zipfile.ZipFile(path, "w") as z:
-        for name, data in files.items():
-            z.writestr(name, data)
-
 
 def compiled(key, value, sub=None):
     """Set compile_config[key] (or its config's ``sub``) to ``value``."""

@@ -21,7 +21,7 @@ from autograder.grade import grade_notebook, hidden_inputs
 from autograder.models import (FEATURE_DIM, FEATURE_LAYER, IMAGENET_FILES, PRETRAIN_CLASSES, fashion_base_path,
                                how_to_get_imagenet, imagenet_available, imagenet_missing, link_imagenet)
 from autograder.paths import REPO
-from conftest import mutate, not_passed
+from conftest import edit_keras, mutate, not_passed
 
 NAME = "05-pretrained"
 A = assignments.get(NAME)
@@ -193,30 +193,6 @@ def _raised(name, message):
         errors[name] = message
         (folder / "_errors.json").write_text(json.dumps(errors))
     return edit
-
-
-def edit_keras(path, config=None, iterations=None):
-    """Rewrite a saved .keras file: its config.json (``config(cfg)`` edits it in place) or the optimizer's
-    ``iterations`` (update steps), as another training would have left them."""
-    import io
-    import zipfile
-
-    import h5py
-
-    with zipfile.ZipFile(path) as z:
-        files = {n: z.read(n) for n in z.namelist()}
-    if config is not None:
-        cfg = json.loads(files["config.json"])
-        config(cfg)
-        files["config.json"] = json.dumps(cfg).encode()
-    if iterations is not None:
-        buffer = io.BytesIO(files["model.weights.h5"])
-        with h5py.File(buffer, "r+") as f:
-            f["optimizer/vars/0"][()] = iterations
-        files["model.weights.h5"] = buffer.getvalue()
-    with zipfile.ZipFile(path, "w") as z:
-        for name, data in files.items():
-            z.writestr(name, data)
 
 
 def _finetune_lr(lr):

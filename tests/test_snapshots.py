@@ -158,3 +158,10 @@ def test_checks_modules_fail_explicitly_never_by_bare_assert(name):
     tree = ast.parse(open(path).read())
     asserts = [node.lineno for node in ast.walk(tree) if isinstance(node, ast.Assert)]
     assert asserts == [], f"{path}: bare assert on lines {asserts}"
+
+
+def test_each_student_gets_their_own_hidden_inputs_the_same_at_every_regrade():
+    alice, bob = hidden_inputs(A, "alice"), hidden_inputs(A, "bob")
+    assert alice["x"].shape != bob["x"].shape or not (alice["x"] == bob["x"]).all()
+    again = hidden_inputs(A, "alice")
+    assert all((again[k] == alice[k]).all() for k in alice)

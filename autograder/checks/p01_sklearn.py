@@ -26,6 +26,14 @@ SPLIT_SEED = 2017    # the notebook's rng: the reference split, for the test que
 # A random 137-image test set has a mean index within 5 standard errors (about 57 images) of the dataset's middle
 # with probability 1 - 6e-7; file-order blocks are at least 10 standard errors away.
 SHUFFLE_SIGMAS = 5.0
+# The class balance of each part of a random split: the number of images of digit d in a part of n images drawn at
+# random is hypergeometric; a count in either tail of probability under BALANCE_TAIL is a split chosen by label. Nine
+# counts, two tails: a random split (permutation, choice, stratified train_test_split, any seed) is refused with
+# probability under 2e-6. The bounds are wide (a 137-image test split may hold 22 to 71 zeros, about 45 expected):
+# a split of one digit, or of two digits without the third, is far outside them; file-order blocks are inside.
+BALANCE_TAIL = 1e-7
+SPLIT_PARTS = (("idx_test", "test split", N_TEST), ("idx_val", "validation split", N_VAL),
+               ("idx_train", "training split", N_TRAIN))
 
 
 # -- reference data and models (grader side) ------------------------------------------------------
@@ -160,6 +168,96 @@ def split_problem(idx: dict) -> str | None:
                         f"random split gives about {mu:.0f}): the split is not random (shuffle the indices with "
                         "rng.permutation first)")
     return None
+
+
+def balance_bounds(n: int) -> list[tuple[int, int]]:
+    """For each digit, the counts a random part of n of the 537 images holds with probability above BALANCE_TAIL
+    in each tail (the digits labels are loaded here, from scikit-learn)."""
+    from scipy.stats import hypergeom
+
+    counts = np.bincount(digits()[1])
+    return [(int(hypergeom(N_IMAGES, k, n).ppf(BALANCE_TAIL)), int(hypergeom(N_IMAGES, k, n).isf(BALANCE_TAIL)))
+            for k in counts]
+
+
+def _digit_counts_text(counts) -> str:
+    present = [f"{c} images of digit {d}" if i == 0 else f"{c} of digit {d}"
+               for i, (d, c) in enumerate((d, c) for d, c in enumerate(counts) if c)]
+    absent = [str(d) for d, c in enumerate(counts) if not c]
+    text = ", ".join(present[:-1]) + (" and " if len(present) > 1 else "") + present[-1] if present else "no image"
+    if absent and len(present) == 1:
+        return text + " and none of the other digits"
+    if absent:
+        return text + " and none of digit " + " or ".join(absent)
+    return text
+
+
+def label_problem(idx: dict) -> str | None:
+    """Why the split was chosen by the images' labels, not drawn at random (its class balance), or None.
+
+    Each part's count of each digit is compared with what a random part of its size holds (hypergeometric bounds,
+    BALANCE_TAIL in each tail), computed from the digits labels the grader loads itself.
+    """
+    _, labels = digits()
+    for name, words, _ in SPLIT_PARTS:
+        values = np.unique(idx[name])
+        if values.size < 2:
+            continue
+        counts = np.bincount(labels[values], minlength=3)
+        bounds = balance_bounds(int(values.size))
+        if all(lo <= c <= hi for c, (lo, hi) in zip(counts, bounds)):
+            continue
+        expected = np.bincount(labels) * values.size / N_IMAGES
+        about = ", ".join(f"{lo} to {hi} of digit {d} (about {e:.0f})" for d, ((lo, hi), e)
+                          in enumerate(zip(bounds, expected)))
+        return (f"your {words} ({name}) has {_digit_counts_text(counts)}: a {words} of {values.size} images drawn "
+                f"at random holds {about}. The images were chosen by their labels, and accuracy measured on images "
+                "you chose says nothing about new ones: draw the split at random with rng (e.g. "
+                "rng.permutation(len(labels)))")
+    return None
+
+
+def split_faults(art) -> dict:
+    """What is wrong with the submission's split, per 01.split check ({} when the split is the one asked for).
+
+    Keys: "sizes", "disjoint", "random" (file order, see split_problem), "labels" (chosen by label, see
+    label_problem). Unreadable indices fail split_index here as in every check that reads them.
+    """
+    def compute():
+        idx = {name: split_index(art, name) for name, _, _ in SPLIT_PARTS}
+        faults = {}
+        for name, _, n in SPLIT_PARTS[::-1]:
+            if idx[name].size != n and "sizes" not in faults:
+                faults["sizes"] = f"number of indices in {name}: got {idx[name].size}, expected {n}"
+        for name, _, _ in SPLIT_PARTS[::-1]:
+            repeated = idx[name].size - np.unique(idx[name]).size
+            if repeated:
+                faults["disjoint"] = f"{name} holds {repeated} repeated indices: each image should appear once"
+                break
+        if "disjoint" not in faults:
+            for one, two in (("idx_train", "idx_test"), ("idx_val", "idx_test"), ("idx_train", "idx_val")):
+                shared = np.intersect1d(idx[one], idx[two])
+                if shared.size:
+                    faults["disjoint"] = (f"{shared.size} images are in both {one} and {two} (e.g. index "
+                                          f"{shared[0]}): the sets must be disjoint, or the evaluation measures "
+                                          "memory, not generalisation")
+                    break
+        labels_problem = label_problem(idx)
+        if labels_problem:
+            faults["labels"] = labels_problem
+        file_problem = split_problem(idx)
+        if file_problem:
+            faults["random"] = file_problem
+        return faults
+
+    return art.cached("split_faults", compute)
+
+
+def split_chosen_by_label(art) -> str | None:
+    """The message when the split's class balance shows it was chosen by label: such a split earns no 01.split
+    point (its sizes and disjointness are not credited either), since its purpose is choosing the test images."""
+    problem = split_faults(art).get("labels")
+    return (f"not credited: {problem}") if problem else None
 
 
 # -- helpers reading the submission --------------------------------------------------------------
@@ -391,27 +489,24 @@ def test_all_pixel_training_errors(art):
 
 @check("01.split", points=1)
 def test_split_sizes(art):
-    for name, n in (("idx_train", N_TRAIN), ("idx_val", N_VAL), ("idx_test", N_TEST)):
-        expect_equal(split_index(art, name).size, n, f"number of indices in {name}")
+    for name in ("idx_train", "idx_val", "idx_test"):
+        split_index(art, name)
+    problem = split_faults(art).get("sizes") or split_chosen_by_label(art)
+    expect(problem is None, problem or "")
 
 
 @check("01.split", points=1)
 def test_split_disjoint(art):
-    idx = {name: split_index(art, name) for name in ("idx_train", "idx_val", "idx_test")}
-    for name, values in idx.items():
-        repeated = values.size - np.unique(values).size
-        expect(repeated == 0, f"{name} holds {repeated} repeated indices: each image should appear once")
-    for one, two in (("idx_train", "idx_test"), ("idx_val", "idx_test"), ("idx_train", "idx_val")):
-        shared = np.intersect1d(idx[one], idx[two])
-        if shared.size:
-            raise_failure(f"{shared.size} images are in both {one} and {two} (e.g. index {shared[0]}): the sets "
-                          "must be disjoint, or the evaluation measures memory, not generalisation")
+    problem = split_faults(art).get("disjoint") or split_chosen_by_label(art)
+    expect(problem is None, problem or "")
 
 
 @check("01.split", points=1)
 def test_split_shuffled(art):
-    idx = {name: split_index(art, name) for name in ("idx_train", "idx_val", "idx_test")}
-    problem = split_problem(idx)
+    # drawn at random, as the text asks: class balance of a random draw first (a split chosen by label), then spread
+    # over the file (file order, penalised here only: an honest mistake whose sizes and disjointness still count)
+    faults = split_faults(art)
+    problem = faults.get("labels") or faults.get("random")
     expect(problem is None, problem or "")
 
 
@@ -447,23 +542,32 @@ def test_best_k_supported(art):
 
 # -- 01.test ------------------------------------------------------------------------------------
 
+def final_fit_problem(art) -> str | None:
+    """Why final_model is not the LogisticRegression(max_iter=1000) fitted on X64[idx_train], or None."""
+    def compute():
+        coef = art.array("final_coef")
+        expect_shape(coef, (3, 64), "final_model.coef_")
+        idx_train, idx_val = split_index(art, "idx_train"), split_index(art, "idx_val")
+        gap_train = weight_gap(coef, optimum_on(idx_train)[0])
+        if gap_train <= COEF_RTOL_64:
+            return None
+        gap_both = weight_gap(coef, optimum_on(np.r_[idx_train, idx_val])[0])
+        if gap_both <= COEF_RTOL_64:
+            return ("final_model was fitted on the training AND validation splits (its weights match that fit, "
+                    f"{100 * gap_train:.1f} % away from a fit on X64[idx_train] alone): fit it on the training "
+                    "split only, as asked; the validation split is for comparing models")
+        return (f"final_model's weights differ by {100 * gap_train:.1f} % (of the largest weight) from "
+                f"LogisticRegression(max_iter=1000) fitted on X64[idx_train] (at most {100 * COEF_RTOL_64:g} % "
+                "allowed): it was fitted on other images or with other settings. Fit it on the training split "
+                "only: a model that has seen test images is not tested by them")
+
+    return art.cached("final_fit_problem", compute)
+
+
 @check("01.test", points=2)
 def test_final_trained_on_train_split(art):
-    coef = art.array("final_coef")
-    expect_shape(coef, (3, 64), "final_model.coef_")
-    idx_train, idx_val = split_index(art, "idx_train"), split_index(art, "idx_val")
-    gap_train = weight_gap(coef, optimum_on(idx_train)[0])
-    if gap_train <= COEF_RTOL_64:
-        return
-    gap_both = weight_gap(coef, optimum_on(np.r_[idx_train, idx_val])[0])
-    if gap_both <= COEF_RTOL_64:
-        raise_failure("final_model was fitted on the training AND validation splits (its weights match that fit, "
-                      f"{100 * gap_train:.1f} % away from a fit on X64[idx_train] alone): fit it on the training "
-                      "split only, as asked; the validation split is for comparing models")
-    raise_failure(f"final_model's weights differ by {100 * gap_train:.1f} % (of the largest weight) from "
-                  f"LogisticRegression(max_iter=1000) fitted on X64[idx_train] (at most {100 * COEF_RTOL_64:g} % "
-                  "allowed): it was fitted on other images or with other settings. Fit it on the training split "
-                  "only: a model that has seen test images is not tested by them")
+    problem = final_fit_problem(art)
+    expect(problem is None, problem or "")
 
 
 def accuracy_of(art, coef_name, intercept_name, idx) -> float:
@@ -482,15 +586,21 @@ def graded_test_accuracy(art) -> float:
 
 @check("01.test", points=1)
 def test_test_accuracy(art):
-    idx = {name: split_index(art, name) for name in ("idx_train", "idx_val", "idx_test")}
+    # Gated on the model asked for: the accuracy of a model fitted on other images (the test ones among them) or
+    # not fitted at all measures nothing, on whatever split. Then judged on the submission's own test split only when
+    # that split passed every 01.split check; a split that did not (file order, chosen by label, wrong sizes,
+    # overlapping) is penalised once, at 01.split, and the procedure is judged on the reference split instead.
     own = graded_test_accuracy(art)
-    if split_problem(idx) is not None and weight_gap(art.array("final_coef"), optimum_on(idx["idx_train"])[0]) <= COEF_RTOL_64:
-        # The split is not random (penalised once, at 01.split) but the final model is the one asked for on it: its
-        # procedure is judged on the reference split, where the same fit is what a random split would give.
+    art.measure("test_accuracy", own)
+    problem = final_fit_problem(art)
+    expect(problem is None, "no point for the test accuracy of a model other than the one asked for (the "
+                            f"accuracy of that model on the test split is {own:.4f}): {problem}")
+    if split_faults(art):
+        # final_model is the fit asked for on the submission's training split: on the reference split (rng 2017),
+        # the same fit is what a random split gives
         ref_train, _, ref_test = reference_split()
         coef, intercept = optimum_on(ref_train)
         X64, labels = digits()
-        art.measure("test_accuracy", own)
         on_reference = float(np.mean(predict_linear(coef, intercept, X64[ref_test]) == labels[ref_test]))
         limit = threshold(ASSIGNMENT, "test_accuracy")
         expect(on_reference >= limit, f"the final model's procedure reaches {on_reference:.4f} on a random split, "
@@ -502,6 +612,12 @@ def test_test_accuracy(art):
 
 @check("01.test", points=1)
 def test_test_accuracy_reported(art):
+    # accuracies reported on a split that failed 01.split count only for the model asked for: an untrained model's
+    # accuracy on a self-chosen test split (one digit it always predicts) buys nothing
+    if split_faults(art):
+        problem = final_fit_problem(art)
+        expect(problem is None, "no point for accuracies of a model other than the one asked for, measured on a "
+                                f"split that is not the one asked for (see 01.split): {problem}")
     for name, idx_name, split in (("val_acc_final", "idx_val", "validation"), ("test_acc", "idx_test", "test")):
         expected = accuracy_of(art, "final_coef", "final_intercept", split_index(art, idx_name))
         got = scalar(art, name)

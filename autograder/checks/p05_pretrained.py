@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from autograder.checks.api import (CheckFailure, MissingAnswer, check, expect, expect_calibrated, expect_equal,
+from autograder.checks.api import (MissingAnswer, check, expect, expect_calibrated, expect_equal,
                                    expect_shape, fmt)
 
 ASSIGNMENT = "05-pretrained"

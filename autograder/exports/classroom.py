@@ -5,6 +5,10 @@ template repository. The workflow grades the notebook once, then reports one Git
 (``classroom-resources/autograding-command-grader``: the check's points if its command exits 0) and sends them
 all with ``classroom-resources/autograding-grading-reporter``. A check's command is
 ``python -m autograder.exports.classroom check grades <check>``: exit 0 when the check passed.
+
+Everything this workflow prints lands in the student's own Actions log: the grade step prints one line per
+submission (``--brief``, no check messages) and each check prints what a student may see
+(``exports.student_message``: a hidden check's message never), through ``textsafe.printable``.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import sys
 from pathlib import Path
 
 from autograder import assignments
+from autograder.exports import student_message
+from autograder.textsafe import printable
 
 KIT = "git+https://github.com/OWNER/dl4img-kit.git"   # where the student repositories install the kit from
 
@@ -46,7 +52,7 @@ jobs:
           python -m pip install "$KIT_URL"
           autograder data
       - name: Grade the notebook
-        run: autograder grade {notebook} --out grades --workers 1 --no-feedback --details
+        run: autograder grade {notebook} --out grades --workers 1 --no-feedback --brief
 """
 
 STEP = """      - name: "{title}"
@@ -98,10 +104,10 @@ def check_passed(folder: str | Path, check: str) -> bool:
     for r in results:
         for c in r.checks:
             if c.name == check:
-                mark = "passed" if c.status == "passed" else f"{c.status}: {c.message}"
-                print(f"{r.assignment} {c.question} {c.name}: {mark}")
+                mark = "passed" if c.status == "passed" else f"{c.status}: {student_message(c)}"
+                print(printable(f"{r.assignment} {c.question} {c.name}: {mark}"))
         if r.status != "graded":
-            print(f"{r.assignment}: {r.status}: {r.reason}")
+            print(printable(f"{r.assignment}: {r.status}: {r.reason}"))
     return bool(found) and all(c.status == "passed" for c in found)
 
 

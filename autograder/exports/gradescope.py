@@ -2,8 +2,9 @@
 
 ``{"score", "output", "visibility", "stdout_visibility", "tests": [{"name", "number", "score", "max_score",
 "status", "output", "visibility"}]}``: one test per check, named ``<question>: <check>``; ``status`` is
-``passed``/``failed``. Hidden checks are listed with their result and message, their expected values cut out
-(``HIDDEN_VISIBILITY`` can hold them back until grades are published). A submission that was not graded
+``passed``/``failed``. Hidden checks are listed with their name, points and result and a generic line
+(``exports.student_message``), never their message, which is about the hidden inputs (``HIDDEN_VISIBILITY`` can
+hold them back until grades are published); notes pass through ``exports.student_note``. A submission that was not graded
 (timeout, memory, error, invalid) says why in ``output`` and scores 0.
 """
 
@@ -13,7 +14,7 @@ import json
 from pathlib import Path
 
 from autograder.batch import safe
-from autograder.exports import label, student_message
+from autograder.exports import label, student_message, student_notes
 from autograder.results import SubmissionResult
 
 VISIBILITY = "visible"
@@ -43,7 +44,7 @@ def results_json(result: SubmissionResult, hidden_visibility: str = HIDDEN_VISIB
     output = f"{label(result)}: {result.score:g} / {result.max_score:g}. {STATUS_TEXT.get(result.status, '')}"
     if result.reason:
         output += f"\nReason: {result.reason}"
-    for note in result.notes:
+    for note in student_notes(result):
         output += f"\nNote: {note}"
     return {"score": float(result.score), "output": output, "visibility": VISIBILITY, "stdout_visibility": "hidden",
             "tests": tests}
