@@ -136,6 +136,18 @@ ANOTHER_STYLE = {
         ("test_acc = final_model.score(X64[idx_test], labels[idx_test])",
          "from sklearn.metrics import accuracy_score\n"
          "test_acc = accuracy_score(labels[idx_test], final_model.predict(X64[idx_test]))")],
+    # the split drawn with rng.choice (train first, then validation among the rest; test left sorted)
+    "rng-choice-split": [
+        (SPLIT, "idx_train = rng.choice(len(labels), N_TRAIN, replace=False)\n"
+                "rest = np.setdiff1d(np.arange(len(labels)), idx_train)\n"
+                "idx_val = rng.choice(rest, N_VAL, replace=False)\n"
+                "idx_test = np.setdiff1d(rest, idx_val)")],
+    # scikit-learn's train_test_split (not stratified), its random_state drawn from rng
+    "train-test-split-seeded-by-rng": [
+        (SPLIT, "from sklearn.model_selection import train_test_split\n"
+                "seed = int(rng.integers(2**31))\n"
+                "idx_train, idx_rest = train_test_split(np.arange(len(labels)), train_size=N_TRAIN, random_state=seed)\n"
+                "idx_val, idx_test = train_test_split(idx_rest, train_size=N_VAL, random_state=seed)")],
     # a Python loop counting errors, per-group masks built with np.flatnonzero, shapes typed as tuples
     "python-count-and-indices": [
         ("return int(np.sum(np.asarray(y_true) != np.asarray(y_pred)))",
@@ -253,7 +265,8 @@ ARTIFACT_VARIANTS = [
     # clf2 is judged on the submission's own X2, which is fine: PIXELS itself is the fault
     ("pixels-out-of-range", pixels_out_of_range, {"two_pixel_features"}),
     ("accuracy-in-percent", percent_accuracy, {"test_accuracy_reported"}),
-    ("final-model-on-raw-pixels", raw_pixel_final_model, {"final_trained_on_train_split"}),
+    # not the model asked for: its test accuracy earns no point either (issue 15, class 7)
+    ("final-model-on-raw-pixels", raw_pixel_final_model, {"final_trained_on_train_split", "test_accuracy"}),
     ("best-k-missing", best_k_removed, {"best_k_supported"}),
     ("val-acc-final-not-of-final-model", validation_accuracy_of_another_model, {"test_accuracy_reported"}),
 ]
@@ -317,3 +330,93 @@ def test_split_shuffle_rule_accepts_random_splits_and_rejects_file_order():
               (np.sort(np.r_[np.arange(200), np.arange(437, 537)]), np.arange(200, 300), np.arange(300, 437))]
     for train, val, test in blocks:
         assert ref.split_problem({"idx_train": train, "idx_val": val, "idx_test": test}) is not None
+
+
+# -- choosing one's own evaluation data (issue 15, class 7) ----------------------------------------------------
+
+
+def points_by_question(results) -> dict[str, float]:
+    totals: dict[str, float] = {}
+    for r in results:
+        totals[r.question] = totals.get(r.question, 0) + r.points
+    return totals
+
+
+def test_untrained_model_on_a_one_digit_test_split_gains_no_split_and_no_test_point(tmp_path):
+    edits, expected = next(w[1:] for w in WRONG if w[0] == "untrained-model-on-one-digit-test-split")
+    results = grade_in_process(tmp_path, edits)
+    messages = lost(results)
+    assert set(messages) == expected, messages
+    points = points_by_question(results)
+    assert points["01.split"] == 0 and points["01.test"] == 0, points
+    # every other question keeps full marks
+    assert all(points[q] == QUESTIONS[q] for q in QUESTIONS if q not in ("01.split", "01.test")), points
+    # said in the student's terms: what the test split holds, what a random one holds, what to do
+    assert "your test split (idx_test) has 137 images of digit 0 and none of the other digits" in messages["split_shuffled"]
+    assert "draw the split at random with rng" in messages["split_shuffled"]
+    assert messages["split_sizes"].startswith("not credited: ")
+    assert "other than the one asked for" in messages["test_accuracy"]
+
+
+def test_a_one_digit_test_split_with_the_right_model_is_penalised_once_at_the_split(tmp_path):
+    edits, _ = next(w[1:] for w in WRONG if w[0] == "one-digit-test-split")
+    results = grade_in_process(tmp_path, edits)
+    points = points_by_question(results)
+    assert points["01.split"] == 0 and points["01.test"] == QUESTIONS["01.test"], lost(results)
+
+
+def test_split_balance_rule_accepts_random_splits_and_rejects_splits_chosen_by_label():
+    from sklearn.model_selection import train_test_split
+
+    _, labels = ref.digits()
+    everything = np.arange(ref.N_IMAGES)
+    rng = np.random.default_rng(1)
+    for _ in range(300):   # permutation, choice, stratified and plain train_test_split: never refused
+        order = rng.permutation(ref.N_IMAGES)
+        train = rng.choice(ref.N_IMAGES, ref.N_TRAIN, replace=False)
+        rest = np.setdiff1d(everything, train)
+        val = rng.choice(rest, ref.N_VAL, replace=False)
+        seed = int(rng.integers(2**31))
+        stratify = train_test_split(everything, train_size=ref.N_TRAIN, stratify=labels, random_state=seed)
+        for parts in ((order[:300], order[300:400], order[400:]), (train, val, np.setdiff1d(rest, val)),
+                      (stratify[0], *np.split(stratify[1], [ref.N_VAL]))):
+            assert ref.label_problem(dict(zip(("idx_train", "idx_val", "idx_test"), parts))) is None
+    # file-order blocks are balanced (the file cycles through 0, 1, 2): only split_problem refuses them
+    blocks = {"idx_train": np.arange(300), "idx_val": np.arange(300, 400), "idx_test": np.arange(400, 537)}
+    assert ref.label_problem(blocks) is None and ref.split_problem(blocks) is not None
+    # test splits chosen by label, drawn at random within the chosen digits (spread over the file)
+    for chosen in ([0], [2], [0, 1], [1, 2]):
+        test = rng.choice(np.flatnonzero(np.isin(labels, chosen)), ref.N_TEST, replace=False)
+        order = rng.permutation(np.setdiff1d(everything, test))
+        idx = {"idx_train": order[:300], "idx_val": order[300:], "idx_test": test}
+        assert ref.split_problem(idx) is None   # the old rule did not see it
+        message = ref.label_problem(idx)
+        assert message and message.startswith("your test split (idx_test) has "), chosen
+        assert "none of " in message and "draw the split at random with rng" in message
+    # a test split with only a handful of 2s (the rest random) is refused too
+    twos = np.flatnonzero(labels == 2)
+    test = np.r_[twos[:5], rng.choice(np.flatnonzero(labels != 2), ref.N_TEST - 5, replace=False)]
+    order = rng.permutation(np.setdiff1d(everything, test))
+    assert ref.label_problem({"idx_train": order[:300], "idx_val": order[300:], "idx_test": test}) is not None
+
+
+def test_accuracy_of_another_model_on_a_random_split_is_not_credited(artifacts):
+    """The gate alone: the key's random split, final_model replaced by an always-0 model with honest reports."""
+    folder, grade = artifacts
+    X64, labels = ref.digits()
+    save(folder, "final_coef", np.zeros((3, 64)))
+    save(folder, "final_intercept", [1.0, 0.0, 0.0])
+    for name, idx in (("val_acc_final", "idx_val"), ("test_acc", "idx_test")):
+        save(folder, name, np.mean(labels[load(folder, idx)] == 0))
+    assert failing(grade()) == {"final_trained_on_train_split", "test_accuracy"}
+    # and on a test split of zeros it loses the reported accuracies and every split point too
+    zeros = np.flatnonzero(labels == 0)
+    test = np.random.default_rng(3).choice(zeros, ref.N_TEST, replace=False)
+    order = np.random.default_rng(4).permutation(np.setdiff1d(np.arange(ref.N_IMAGES), test))
+    for name, value in (("idx_train", order[:300]), ("idx_val", order[300:]), ("idx_test", test)):
+        save(folder, name, value)
+    save(folder, "test_acc", 1.0)
+    save(folder, "val_acc_final", np.mean(labels[order[300:]] == 0))
+    results = grade()
+    assert {"split_sizes", "split_disjoint", "split_shuffled", "final_trained_on_train_split", "test_accuracy",
+            "test_accuracy_reported"} <= failing(results)

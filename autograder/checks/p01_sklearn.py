@@ -2,6 +2,8 @@
 
 Every reference is computed here from scikit-learn's own copies of iris and digits. Accuracies and error counts
 are recomputed from the exported coefficients and split indices: no number the notebook reports is trusted.
+Nor is the evaluation data the student chose: a split must look drawn at random (class balance, spread over the
+file), and test-accuracy points go only to the model asked for, judged on a split that passed 01.split.
 """
 
 import functools
@@ -170,6 +172,7 @@ def split_problem(idx: dict) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=None)
 def balance_bounds(n: int) -> list[tuple[int, int]]:
     """For each digit, the counts a random part of n of the 537 images holds with probability above BALANCE_TAIL
     in each tail (the digits labels are loaded here, from scikit-learn)."""
@@ -181,15 +184,15 @@ def balance_bounds(n: int) -> list[tuple[int, int]]:
 
 
 def _digit_counts_text(counts) -> str:
-    present = [f"{c} images of digit {d}" if i == 0 else f"{c} of digit {d}"
-               for i, (d, c) in enumerate((d, c) for d, c in enumerate(counts) if c)]
+    """"137 images of digit 0 and none of the other digits", "67 images of digit 0, 70 of digit 1 and none of
+    digit 2"."""
+    words = [f"{c} of digit {d}" for d, c in enumerate(counts) if c]
     absent = [str(d) for d, c in enumerate(counts) if not c]
-    text = ", ".join(present[:-1]) + (" and " if len(present) > 1 else "") + present[-1] if present else "no image"
-    if absent and len(present) == 1:
-        return text + " and none of the other digits"
+    if words:
+        words[0] = words[0].replace(" of ", " images of ", 1)
     if absent:
-        return text + " and none of digit " + " or ".join(absent)
-    return text
+        words.append("none of the other digits" if len(words) == 1 else "none of digit " + " or ".join(absent))
+    return ", ".join(words[:-1]) + " and " + words[-1] if len(words) > 1 else (words or ["no image"])[0]
 
 
 def label_problem(idx: dict) -> str | None:

@@ -11,6 +11,16 @@ COUNT = "return int(np.sum(np.asarray(y_true) != np.asarray(y_pred)))"
 SPLIT = ("order = rng.permutation(len(labels))\nidx_train = order[:N_TRAIN]\nidx_val = order[N_TRAIN:N_TRAIN + N_VAL]\n"
          "idx_test = order[N_TRAIN + N_VAL:]")
 
+# a test split chosen by label: 137 of the 178 zeros, drawn with rng (spread over the file: only the class balance
+# betrays it), the rest shuffled into training and validation
+ONE_DIGIT_SPLIT = ("idx_test = rng.choice(np.flatnonzero(labels == 0), N_TEST, replace=False)\n"
+                   "order = rng.permutation(np.setdiff1d(np.arange(len(labels)), idx_test))\n"
+                   "idx_train = order[:N_TRAIN]\nidx_val = order[N_TRAIN:]")
+# a model never fitted: weights set by hand so that it always predicts 0
+UNTRAINED_FINAL = ("final_model = LogisticRegression(max_iter=1000)\nfinal_model.classes_ = np.array([0, 1, 2])\n"
+                   "final_model.coef_ = np.zeros((3, 64))\nfinal_model.intercept_ = np.array([1.0, 0.0, 0.0])")
+SPLIT_CHECKS = {"split_sizes", "split_disjoint", "split_shuffled"}
+
 WRONG = [
     # x and y swapped inside fit_line: the regression of length on width (fit_per_group, which reuses it, is
     # judged with the reference fit_line)
@@ -57,13 +67,38 @@ WRONG = [
      {"split_shuffled"}),
     ("best-training-k", [("best_k = KS[int(np.argmax(val_acc))]", "best_k = KS[int(np.argmax(train_acc))]")],
      {"best_k_supported"}),
+    # the test accuracy of a model that is not the one asked for earns no point (it saw the test images)
     ("final-model-trained-on-test-too", [(FIT_FINAL, FIT_FINAL.replace("X64[idx_train], labels[idx_train]",
                                                                       "X64[np.r_[idx_train, idx_test]], "
                                                                       "labels[np.r_[idx_train, idx_test]]"))],
-     {"final_trained_on_train_split"}),
+     {"final_trained_on_train_split", "test_accuracy"}),
     # the text asks for the training split only
     ("final-model-on-train-and-validation", [(FIT_FINAL, FIT_FINAL.replace("X64[idx_train], labels[idx_train]",
                                                                           "X64[np.r_[idx_train, idx_val]], "
                                                                           "labels[np.r_[idx_train, idx_val]]"))],
-     {"final_trained_on_train_split"}),
+     {"final_trained_on_train_split", "test_accuracy"}),
+    # -- choosing one's own evaluation data (issue 15, class 7) --
+    # the attack: an untrained model that always says 0, tested on a split of zeros (test_acc = 1.0, honestly
+    # computed): no split point (a split chosen by label is not credited for its sizes or disjointness either) and
+    # no test point (accuracies are credited only for the model asked for)
+    ("untrained-model-on-one-digit-test-split", [(SPLIT, ONE_DIGIT_SPLIT), (FIT_FINAL, UNTRAINED_FINAL)],
+     SPLIT_CHECKS | {"final_trained_on_train_split", "test_accuracy", "test_accuracy_reported"}),
+    # the same split with the model asked for: penalised once, at 01.split (01.test judges the procedure on the
+    # reference split)
+    ("one-digit-test-split", [(SPLIT, ONE_DIGIT_SPLIT)], SPLIT_CHECKS),
+    # a test split of two digits, none of the third (drawn with rng, spread over the file)
+    ("two-digit-test-split", [(SPLIT, "idx_test = rng.choice(np.flatnonzero(labels != 2), N_TEST, replace=False)\n"
+                                      "order = rng.permutation(np.setdiff1d(np.arange(len(labels)), idx_test))\n"
+                                      "idx_train = order[:N_TRAIN]\nidx_val = order[N_TRAIN:]")], SPLIT_CHECKS),
+    # an untrained model on a random split: its honest accuracy (about 1/3) is reported, but earns no test point
+    ("untrained-final-model", [(FIT_FINAL, UNTRAINED_FINAL)], {"final_trained_on_train_split", "test_accuracy"}),
+    # a model fitted on the test images only, measured on them
+    ("final-model-fitted-on-test-split", [(FIT_FINAL, FIT_FINAL.replace("X64[idx_train], labels[idx_train]",
+                                                                       "X64[idx_test], labels[idx_test]"))],
+     {"final_trained_on_train_split", "test_accuracy"}),
+    # a random split at 01.split, then a test split of zeros swapped in before 01.test with the untrained model: the
+    # test question judges its own snapshot, so the swapped split is seen there
+    ("one-digit-test-split-swapped-in-later", [(FIT_FINAL, "idx_test = np.flatnonzero(labels == 0)[::-1][:N_TEST]\n"
+                                                           + UNTRAINED_FINAL)],
+     {"final_trained_on_train_split", "test_accuracy", "test_accuracy_reported"}),
 ]
