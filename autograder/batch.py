@@ -42,6 +42,7 @@ from autograder.execute import DEFAULT_SEED
 from autograder.results import SubmissionResult
 
 RESULTS = "results"   # <out>/results/<key>.json
+OWNER = "owner.pid"   # in each ag-job-*/ag-checks-* folder: the pid of the process that made it
 
 
 def safe(name: str) -> str:
@@ -251,6 +252,7 @@ class BatchRun:
     skipped: list[Submission]              # already had a result
     statuses: Counter
     wall_s: float
+    workers: int = 0                       # the worker processes this run used
 
 
 def _job(sub: Submission, out: Path, o: BatchOptions) -> dict:
@@ -288,6 +290,7 @@ def run_batch(subs: list[Submission], out: str | Path, options: BatchOptions | N
     """Grade every submission of ``subs`` that has no up-to-date result under ``out``; record each as it ends."""
     o = options or BatchOptions()
     out = Path(out)
+    clean_stale_jobs()
     (out / RESULTS).mkdir(parents=True, exist_ok=True)
     todo = [s for s in subs if o.regrade or not is_done(s, out, o.seed)]
     skipped = [s for s in subs if s not in todo]
@@ -344,7 +347,39 @@ def run_batch(subs: list[Submission], out: str | Path, options: BatchOptions | N
         bar.close()
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)
-    return BatchRun(graded=todo, skipped=skipped, statuses=statuses, wall_s=round(time.monotonic() - t0, 2))
+    return BatchRun(graded=todo, skipped=skipped, statuses=statuses, wall_s=round(time.monotonic() - t0, 2),
+                    workers=workers if todo else 0)
+
+
+def clean_stale_jobs(folder: str | Path | None = None, grace_s: float = 3600) -> list[Path]:
+    """Remove the ``ag-job-*``/``ag-checks-*`` folders that a killed run left in the temporary folder.
+
+    A folder is stale when the process named in its ``owner.pid`` is gone; one without that file (made by an
+    older kit, or being made right now) only when it is older than ``grace_s``. Other users' folders are left."""
+    removed = []
+    base = Path(folder or tempfile.gettempdir())
+    try:
+        candidates = [*base.glob("ag-job-*"), *base.glob("ag-checks-*")]
+    except OSError:
+        return removed
+    for d in candidates:
+        try:
+            st = d.lstat()
+            if not d.is_dir() or d.is_symlink() or st.st_uid != os.getuid():
+                continue
+            try:
+                owner = int((d / OWNER).read_text().strip())
+                stale = not psutil.pid_exists(owner)
+            except FileNotFoundError:
+                stale = time.time() - st.st_mtime > grace_s
+            except (OSError, ValueError):
+                continue
+        except OSError:
+            continue
+        if stale:
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(d)
+    return removed
 
 
 # -- shards ----------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from autograder import assignments
 from autograder.paths import course_dir
+from autograder.results import SUBMISSION_STATUSES
 from autograder.textsafe import printable
 
 
@@ -44,15 +45,97 @@ def _need_secret(root=None) -> bool:
         return False
 
 
+# -- argument types: bad input is refused by argparse (one line, exit code 2) before any work ------------
+
+class Parser(argparse.ArgumentParser):
+    """An error is one line on stderr (no usage block, never a traceback) and exit code 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {' '.join(str(message).split())} (see '{self.prog} -h')\n")
+
+
+def _number(text: str, kind=float):
+    try:
+        value = kind(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, "
+                                         f"got {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):  # nan, inf
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def positive(text: str) -> float:
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    value = _number(text, int)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {text!r}")
+    return value
+
+
+def workers(text: str) -> int:
+    """``--workers N``: N processes; 0 means one per CPU core."""
+    value = _number(text, int)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (one per CPU core) or more, got {text!r}")
+    return value
+
+
+def assignment(text: str) -> str:
+    if text not in assignments.REGISTRY:
+        raise argparse.ArgumentTypeError(f"unknown assignment {text!r} (known: {', '.join(assignments.REGISTRY)})")
+    return text
+
+
+def shard(text: str) -> tuple[int, int]:
+    from autograder.batch import parse_shard
+
+    try:
+        return parse_shard(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--shard ")) from None
+
+
+def timeout(text: str) -> tuple[str | None, float]:
+    """``60`` (every notebook) or ``01-sklearn=20`` (one assignment)."""
+    name, sec = text.split("=", 1) if "=" in text else (None, text)
+    if name is not None:
+        assignment(name)
+    return name, positive(sec)
+
+
+def seed_list(text: str) -> str:
+    """``1,2,3``: checked here, split by ``calibrate``."""
+    for part in text.split(","):
+        _number(part.strip(), int)
+    return text
+
+
+def secret_file(text: str) -> str:
+    """The secret itself, read from the file ``text``."""
+    try:
+        value = Path(text).read_text().strip()
+    except (OSError, UnicodeDecodeError) as e:
+        raise argparse.ArgumentTypeError(f"cannot read {text!r} ({e.strerror or type(e).__name__})") from None
+    if not value:
+        raise argparse.ArgumentTypeError(f"{text!r} is empty")
+    return value
+
+
 def _timeouts(values) -> tuple[float | None, dict]:
-    """``--timeout 60`` (every notebook) and/or ``--timeout 01-sklearn=20`` (one assignment)."""
+    """``--timeout 60`` (every notebook) and/or ``--timeout 01-sklearn=20`` (one assignment), parsed by ``timeout``."""
     default, per = None, {}
-    for v in values or []:
-        if "=" in v:
-            name, sec = v.split("=", 1)
-            per[name] = float(sec)
+    for name, sec in values or []:
+        if name is None:
+            default = sec
         else:
-            default = float(v)
+            per[name] = sec
     return default, per
 
 
@@ -72,8 +155,17 @@ def cmd_grade(args) -> int:
     if not subs:
         print(f"no notebooks found in {' '.join(args.paths)}", file=sys.stderr)
         return 2
+    where = " ".join(args.paths)
+    for name in args.student or ():  # before sharding: a student graded in another shard is not unknown
+        if not any(s.student == name for s in subs):
+            print(f"no submission of student {printable(name)!r} in {printable(where)}", file=sys.stderr)
+            return 2
+    for name in args.assignment or ():
+        if not any(s.label == name for s in subs):
+            print(f"no submission of assignment {name!r} in {printable(where)}", file=sys.stderr)
+            return 2
     if args.shard:
-        subs = batch.shard(subs, *batch.parse_shard(args.shard))
+        subs = batch.shard(subs, *args.shard)
     subs = batch.select(subs, args.student or (), args.assignment or ())
     regrade = args.regrade
     if args.status:
@@ -91,14 +183,20 @@ def cmd_grade(args) -> int:
     results = [r for s in subs if (r := batch.read_result(batch.result_path(out, s))) is not None]
     print(table(results, details=args.details or (not args.brief and len(results) <= 10)))
     counts = Counter(r.status for r in results)
-    print(f"\n{len(results)} submissions ({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}); "
-          f"{len(run.graded)} graded now in {run.wall_s:.1f} s with {options.workers or os.cpu_count()} workers, "
-          f"{len(run.skipped)} already graded")
+    states = f" ({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))})" if counts else ""
+    now = f"{len(run.graded)} graded now in {run.wall_s:.1f} s"
+    if run.graded:
+        now += f" with {_plural(run.workers or options.workers or os.cpu_count() or 1, 'worker')}"
+    print(f"\n{_plural(len(results), 'submission')}{states}; {now}, {len(run.skipped)} already graded")
     if not args.no_export:
         written = export_all(batch.load_results(out), out, gradebook=args.gradebook, feedback=not args.no_feedback)
         print("exports: " + ", ".join(str(p) for p in written.values()))
     print(f"results in {out / batch.RESULTS}/")
     return 0
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def cmd_merge(args) -> int:
@@ -147,7 +245,7 @@ def cmd_gradescope(args) -> int:
 
         if not args.secret_file and not _need_secret(args.root):
             return 2
-        secret = Path(args.secret_file).read_text().strip() if args.secret_file else course_secret(args.root)
+        secret = args.secret_file or course_secret(args.root)  # secret_file: the file's text (see ``secret_file``)
         print(f"wrote {gradescope.build_zip(args.output, args.assignment, secret, args.root)}")
         return 0
     r = gradescope.run(args.submission, args.results, args.assignment, args.metadata, args.timeout)
@@ -168,8 +266,11 @@ def cmd_main(args) -> int:
     from autograder.grade import grade_notebook
     from autograder.report import table, write_json
 
+    from autograder.batch import clean_stale_jobs
+
     root = course_dir(args.root)
     _ensure_secret(root)
+    clean_stale_jobs()
     results, problems = [], []
     for a in assignments.REGISTRY.values():
         for kind, path in (("answer key", a.solution_notebook(root)), ("blank release", a.release_notebook(root))):
@@ -206,27 +307,29 @@ def cmd_data(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="autograder", description=__doc__)
+    p = Parser(prog="autograder", description=__doc__)
     p.add_argument("--root", default=None, help="course folder (default: the kit's own)")
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("release", help="generate release/ (nbgrader) and solutions/ from source/")
-    r.add_argument("assignments", nargs="*")
+    r.add_argument("assignments", nargs="*", type=assignment, help="default: every practical")
     r.set_defaults(func=cmd_release)
 
     g = sub.add_parser("grade", help="grade notebooks or a class (files or folders; nbgrader's submitted/ too)")
     g.add_argument("paths", nargs="+")
     g.add_argument("--out", default="grades", help="folder for results/ and the exports (default: grades/)")
-    g.add_argument("--workers", type=int, default=0, help="notebooks graded in parallel (default: the cores)")
+    g.add_argument("--workers", type=workers, default=0,
+                   help="notebooks graded in parallel (default 0: one per CPU core)")
     g.add_argument("--device", choices=["cpu", "gpu", "auto"], default="cpu")
     g.add_argument("--seed", type=int, default=1234)
-    g.add_argument("--timeout", action="append", metavar="[ASSIGNMENT=]SECONDS",
+    g.add_argument("--timeout", action="append", type=timeout, metavar="[ASSIGNMENT=]SECONDS",
                    help="seconds per notebook, for all or one assignment (default: per assignment; repeatable)")
-    g.add_argument("--memory", type=float, default=None, help="MB per notebook (default: per assignment)")
-    g.add_argument("--shard", default=None, metavar="I/N", help="grade only shard I of N (1-based)")
+    g.add_argument("--memory", type=positive, default=None, help="MB per notebook (default: per assignment)")
+    g.add_argument("--shard", type=shard, default=None, metavar="I/N", help="grade only shard I of N (1-based)")
     g.add_argument("--student", action="append", help="only this student (repeatable)")
-    g.add_argument("--assignment", action="append", help="only this assignment (repeatable)")
-    g.add_argument("--status", action="append", help="re-grade the submissions recorded with this status")
+    g.add_argument("--assignment", action="append", type=assignment, help="only this assignment (repeatable)")
+    g.add_argument("--status", action="append", choices=SUBMISSION_STATUSES,
+                   help="re-grade the submissions recorded with this status")
     g.add_argument("--regrade", action="store_true", help="grade again even if a result for the same bytes exists")
     g.add_argument("--gradebook", default=None, help="update this nbgrader gradebook.db (default: OUT/gradebook.db)")
     g.add_argument("--no-export", action="store_true", help="record results only (e.g. a shard)")
@@ -248,7 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("folder", nargs="?", default="grades")
     ex.add_argument("--gradebook", default=None)
     ex.add_argument("--no-feedback", action="store_true")
-    ex.add_argument("--classroom", metavar="ASSIGNMENT", help="print the GitHub Classroom workflow of ASSIGNMENT")
+    ex.add_argument("--classroom", type=assignment, metavar="ASSIGNMENT",
+                    help="print the GitHub Classroom workflow of ASSIGNMENT")
     ex.add_argument("-o", "--output", default=None, help="with --classroom: write the workflow there")
     ex.set_defaults(func=cmd_export)
 
@@ -256,21 +360,24 @@ def build_parser() -> argparse.ArgumentParser:
     gs_sub = gs.add_subparsers(dest="action", required=True)
     gb = gs_sub.add_parser("build", help="write the autograder zip (setup.sh, run_autograder, the kit)")
     gb.add_argument("-o", "--output", default="autograder.zip")
-    gb.add_argument("--assignment", default=None, help="grade every upload as this assignment")
-    gb.add_argument("--secret-file", default=None, help="file with AUTOGRADER_SECRET (the hidden inputs' seed)")
+    gb.add_argument("--assignment", type=assignment, default=None, help="grade every upload as this assignment")
+    gb.add_argument("--secret-file", type=secret_file, default=None,
+                    help="file with AUTOGRADER_SECRET (the hidden inputs' seed)")
     gb.set_defaults(func=cmd_gradescope)
     gr = gs_sub.add_parser("run", help="grade a submission folder, write results.json (run_autograder calls this)")
     gr.add_argument("submission", nargs="?", default="/autograder/submission")
     gr.add_argument("--results", default="/autograder/results/results.json")
     gr.add_argument("--metadata", default=None, help="Gradescope's submission_metadata.json")
-    gr.add_argument("--assignment", default=None)
-    gr.add_argument("--timeout", type=float, default=None)
+    gr.add_argument("--assignment", type=assignment, default=None)
+    gr.add_argument("--timeout", type=positive, default=None)
     gr.set_defaults(func=cmd_gradescope)
 
     ci = sub.add_parser("ci", help="fail unless answer keys score full marks, blanks 0, every mutant is caught "
                                    "and release/ is fresh")
-    ci.add_argument("assignments", nargs="*", help="default: every practical with a source notebook")
-    ci.add_argument("--workers", type=int, default=0)
+    ci.add_argument("assignments", nargs="*", type=assignment,
+                    help="default: every practical with a source notebook")
+    ci.add_argument("--workers", type=workers, default=0,
+                    help="notebooks graded in parallel (default 0: one per CPU core)")
     ci.add_argument("--out", default=None, help="keep the graded results there (default: a temporary folder)")
     ci.add_argument("--skip", action="append", choices=["keys", "mutants", "stale"], default=[])
     ci.set_defaults(func=cmd_ci)
@@ -281,13 +388,14 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(func=cmd_main)
 
     c = sub.add_parser("calibrate", help="grade an answer key under K seeds and write checks/thresholds/NAME.json")
-    c.add_argument("assignments", nargs="*", help="default: every practical that has a thresholds file")
-    c.add_argument("--k", type=int, default=5, help="number of seeds (default 5, from the grading seed up)")
-    c.add_argument("--seeds", default=None, help="comma-separated seeds (overrides --k)")
+    c.add_argument("assignments", nargs="*", type=assignment,
+                   help="default: every practical that has a thresholds file")
+    c.add_argument("--k", type=positive_int, default=5, help="number of seeds (default 5, from the grading seed up)")
+    c.add_argument("--seeds", type=seed_list, default=None, help="comma-separated seeds (overrides --k)")
     c.add_argument("--margin", type=float, default=0.02, help="margin for new keys (existing keys keep theirs)")
     c.add_argument("--device", choices=["cpu", "gpu", "auto"], default="cpu")
-    c.add_argument("--timeout", type=float, default=None, help="seconds per notebook (default: per assignment)")
-    c.add_argument("--workers", type=int, default=1, help="seeds graded in parallel")
+    c.add_argument("--timeout", type=positive, default=None, help="seconds per notebook (default: per assignment)")
+    c.add_argument("--workers", type=positive_int, default=1, help="seeds graded in parallel (default 1)")
     c.add_argument("--dry-run", action="store_true", help="print the derived thresholds, write nothing")
     c.add_argument("--wrong", action="append", metavar="KEY=VALUE",
                    help="record a known-wrong value of KEY (e.g. chance level); the threshold must reject it")

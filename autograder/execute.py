@@ -400,6 +400,7 @@ def start_job(assignment: Assignment, *, seed: int = DEFAULT_SEED, device: str =
     """Start a kernel for ``assignment`` in a fresh job folder and run the preamble (imports, seeds)."""
     key = (assignment.name, seed, device, _outermost(hide), keep, isolate)
     job = Path(tempfile.mkdtemp(prefix="ag-job-", dir=keep))
+    (job / "owner.pid").write_text(str(os.getpid()))  # batch.clean_stale_jobs removes it once this process is gone
     work, runtime = job / "work", job / "runtime"
     for folder in (work, runtime, work / ".ipython", work / ".matplotlib"):
         folder.mkdir()

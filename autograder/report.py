@@ -37,7 +37,7 @@ def table(results: list[SubmissionResult], details: bool = True) -> str:
     p = printable
     lines = []
     for r in results:
-        head = f"{p(r.assignment or '?'):<14} {p(r.submission)}"
+        head = f"{p(r.assignment or '?'):<14} {p(r.student or '?')}  {p(r.submission)}"
         lines.append(f"{head}  [{p(r.status)}]  {r.score:g} / {r.max_score:g}")
         if r.reason:
             lines.append(f"    reason: {p(r.reason)}")
@@ -50,8 +50,9 @@ def table(results: list[SubmissionResult], details: bool = True) -> str:
             for note in r.notes:
                 lines.append(f"    note: {p(note)}")
     lines.append("")
-    lines.append(f"{'assignment':<14} {'status':<8} {'score':>12}  submission")
+    width = max([len("student"), *(len(p(r.student or "?")) for r in results)])
+    lines.append(f"{'assignment':<14} {'student':<{width}} {'status':<8} {'score':>12}  submission")
     for r in results:
-        lines.append(f"{p(r.assignment or '?'):<14} {p(r.status):<8} {f'{r.score:g}/{r.max_score:g}':>12}  "
-                     f"{p(r.submission)}")
+        lines.append(f"{p(r.assignment or '?'):<14} {p(r.student or '?'):<{width}} {p(r.status):<8} "
+                     f"{f'{r.score:g}/{r.max_score:g}':>12}  {p(r.submission)}")
     return "\n".join(lines)

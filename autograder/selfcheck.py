@@ -26,8 +26,10 @@ def _assignment_of(question: str):
     raise ValueError(f"no assignment has a question {question!r}")
 
 
-def check(question: str, namespace: dict | None = None) -> bool:
-    """Run the public checks of ``question`` on the notebook's variables; print ✓/✗ lines; return all passed."""
+def check(question: str, namespace: dict | None = None) -> None:
+    """Run the public checks of ``question`` on the notebook's variables and print ✓/✗ lines.
+
+    Returns None, so a check cell shows no ``Out:`` and ``nbgrader validate`` finds no output to warn about."""
     if namespace is None:
         from IPython import get_ipython
 
@@ -41,7 +43,7 @@ def check(question: str, namespace: dict | None = None) -> bool:
                              question=question)
     if not results:
         print(f"no public checks for {question}")
-        return False
+        return None
     for r in results:
         line = f"{MARK[r.status]} {r.name} ({r.points:g}/{r.max_points:g})"
         print(line + (f": {r.message}" if r.status != "passed" and r.message else ""))
@@ -52,4 +54,4 @@ def check(question: str, namespace: dict | None = None) -> bool:
     if not ok and os.environ.get("NBGRADER_EXECUTION"):
         # under `nbgrader autograde` a grade cell scores by raising, so a failed question must raise there
         raise AssertionError(f"{question}: some public checks failed (see above)")
-    return ok
+    return None

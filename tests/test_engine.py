@@ -89,10 +89,10 @@ def test_selfcheck_runs_the_public_checks_on_live_objects(capsys):
     from autograder.checks.p02_graphs import public_data
 
     x, _, w, b = public_data()
-    assert check("02.numpy", {"ypred_np": np.sum(w * x, axis=1) + b}) is True
+    assert check("02.numpy", {"ypred_np": np.sum(w * x, axis=1) + b}) is None  # no `Out:` for nbgrader to warn on
     out = capsys.readouterr().out
-    assert "✓ ypred_np_shape" in out and "1 hidden check(s)" in out
-    assert check("02.numpy", {"ypred_np": np.sum(w * x, axis=1)}) is False
+    assert "✓ ypred_np_shape" in out and "1 hidden check(s)" in out and "✗" not in out
+    assert check("02.numpy", {"ypred_np": np.sum(w * x, axis=1)}) is None
     assert "✗ ypred_np_values" in capsys.readouterr().out
 
 
@@ -130,7 +130,8 @@ def test_selfcheck_raises_under_nbgrader_autograde(monkeypatch, capsys):
 
     x, _, w, b = public_data()
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
-    assert check("02.numpy", {"ypred_np": np.sum(w * x, axis=1) + b}) is True
+    assert check("02.numpy", {"ypred_np": np.sum(w * x, axis=1) + b}) is None
+    assert "✗" not in capsys.readouterr().out
     with pytest.raises(AssertionError, match="02.numpy"):
         check("02.numpy", {"ypred_np": np.sum(w * x, axis=1)})
 

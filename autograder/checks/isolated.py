@@ -75,6 +75,7 @@ class CheckWorker:
             return
         self.close()
         self.folder = Path(tempfile.mkdtemp(prefix="ag-checks-"))
+        (self.folder / "owner.pid").write_text(str(os.getpid()))  # see batch.clean_stale_jobs
         env = dict(os.environ, TMPDIR=str(self.folder / "tmp"), PYTHONDONTWRITEBYTECODE="1")
         (self.folder / "tmp").mkdir()
         self.proc = subprocess.Popen(
