@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 
-from autograder import assignments, hygiene
+from autograder import assignments, hygiene, retrace, sandbox
 from autograder.checks.isolated import CheckStepFailed
 from autograder.checks.runner import list_checks
 from autograder.execute import DEFAULT_SEED, execute
@@ -147,6 +147,8 @@ def grade_notebook(path: str | Path, *, device: str = "cpu", seed: int = DEFAULT
                                 reason=str(e), environment=env)
     hidden = hidden_inputs(assignment, student)
     check_worker().start()  # warms up (imports TensorFlow and the checks) while the notebook runs
+    # graph structure is re-traced from the submitted cells in a clean sandboxed process, beside the kernel
+    retracer = retrace.Retracer(assignment, nb, sandboxed=sandbox.available()[0])
     options = dict(seed=seed, device=device, timeout_s=timeout_s, memory_mb=memory_mb, hide=hidden_from_kernel(path))
     run = execute(nb, assignment, hidden, prewarm=prewarm, **options)
     first = None
@@ -165,6 +167,8 @@ def grade_notebook(path: str | Path, *, device: str = "cpu", seed: int = DEFAULT
                               f"{', '.join(q for q in run.snapshots if q not in run.from_final)}")
     elif not run.snapshots:
         result.status, result.reason = "error", "the notebook did not reach the export step"
+    if run.snapshots:
+        result.notes += retracer.apply(run.snapshots)
     t1 = time.monotonic()
     stopped = (run.reason if run.status != "ok" else "the notebook did not reach the export step")
     expected = expected_checks(assignment.checks_module)
