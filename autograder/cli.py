@@ -297,6 +297,15 @@ def cmd_calibrate(args) -> int:
     return main_cli(args)
 
 
+def cmd_student_kit(args) -> int:
+    from autograder.studentkit import build
+
+    out = build(args.out)
+    print(f"wrote {out}: students install it with `pip install {out}` (public checks only; hidden checks, "
+          "their inputs' generators and the grading engine stay with you)")
+    return 0
+
+
 def cmd_data(args) -> int:
     from autograder.data import load_fashion_mnist
 
@@ -403,6 +412,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("data", help="put Fashion-MNIST in Keras' cache (from Debian's package, else download)")
     d.set_defaults(func=cmd_data)
+
+    k = sub.add_parser("student-kit", help="write the students' package: self-checks with public checks only")
+    k.add_argument("--out", default="dist/student-kit", help="folder to write (replaced; default dist/student-kit)")
+    k.set_defaults(func=cmd_student_kit)
     return p
 
 

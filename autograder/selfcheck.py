@@ -47,11 +47,25 @@ def check(question: str, namespace: dict | None = None) -> None:
     for r in results:
         line = f"{MARK[r.status]} {r.name} ({r.points:g}/{r.max_points:g})"
         print(line + (f": {r.message}" if r.status != "passed" and r.message else ""))
-    hidden = [c for c in list_checks(assignment.checks_module) if c.hidden and c.question == question]
-    if hidden:
-        print(f"  + {len(hidden)} hidden check(s) worth {sum(c.max_points for c in hidden):g} point(s) at grading")
+    count, points = _hidden_count(assignment.checks_module, question)
+    if count:
+        print(f"  + {count} hidden check(s) worth {points:g} point(s) at grading")
     ok = all(r.status == "passed" for r in results)
     if not ok and os.environ.get("NBGRADER_EXECUTION"):
         # under `nbgrader autograde` a grade cell scores by raising, so a failed question must raise there
         raise AssertionError(f"{question}: some public checks failed (see above)")
     return None
+
+
+def _hidden_count(module: str, question: str) -> tuple[int, float]:
+    """How many hidden checks ``question`` has, and their points: from the checks themselves (the grader's kit)
+    or from the data the student kit ships instead of them."""
+    import json
+    from pathlib import Path
+
+    counts = Path(__file__).parent / "checks" / "hidden_counts.json"
+    if counts.is_file():
+        n, pts = json.loads(counts.read_text()).get(question, [0, 0])
+        return int(n), float(pts)
+    hidden = [c for c in list_checks(module) if c.hidden and c.question == question]
+    return len(hidden), sum(c.max_points for c in hidden)
