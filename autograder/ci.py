@@ -88,7 +88,7 @@ def judge(result, want) -> str | None:
     who = f"{result.assignment}: {result.student}"
     if result.status != "graded":
         return f"{who} was not graded ({result.status}: {result.reason})"
-    lost = {c.name for c in result.checks if c.status != "passed"}
+    lost = {c.name for c in result.checks if c.status in ("failed", "error")}  # skipped: not graded here
     if want == "full" and result.score != result.max_score:
         return f"{who} scores {result.score:g}/{result.max_score:g}, expected full marks (lost: {sorted(lost)})"
     if want == "zero" and result.score != 0:

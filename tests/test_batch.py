@@ -313,6 +313,7 @@ def test_ci_judges_keys_blanks_and_mutants():
     assert judge(result("passed", "failed"), {"c1"}) is None
     assert "not caught" in judge(result("passed", "passed"), {"c1"})
     assert "expected exactly" in judge(result("failed", "failed"), {"c1"})
+    assert judge(result("skipped", "failed"), {"c1"}) is None   # a check not graded here is not a lost one
     timeout = SubmissionResult("02-graphs", "x", "timeout", student="s", reason="slow")
     assert "not graded" in judge(timeout, "full")
 

@@ -48,7 +48,10 @@ WRONG = [
     # the log of a softmax: right for ordinary logits, -inf times 0 = NaN when a probability underflows
     ("log-of-softmax", [(LOGSUMEXP, "log_probs = tf.math.log(tf.nn.softmax(logits))")],
      {"cross_entropy_big_logits"}),
-    ("gd-step-ignores-lr", [("p.assign_sub(lr * g)", "p.assign_sub(LEARNING_RATE * g)")], {"gd_step_other_inputs"}),
+    # the notebook's LEARNING_RATE is defined after the 03.gd_step check cell: where the question is captured,
+    # gd_step raises NameError (as its self-check shows); on the hidden lr it would be wrong anyway
+    ("gd-step-ignores-lr", [("p.assign_sub(lr * g)", "p.assign_sub(LEARNING_RATE * g)")],
+     {"gd_step_public", "gd_step_returns_loss_before", "gd_step_other_inputs"}),
     ("gd-step-returns-loss-after", [(STEP, "    for p, g in zip(params, grads):\n        p.assign_sub(lr * g)\n"
                                            "    return cross_entropy(forward(params, x), y_onehot)")],
      {"gd_step_returns_loss_before"}),
