@@ -65,8 +65,7 @@ SAFE_BUILTINS = (
     "zip", "Exception", "ValueError", "TypeError", "NotImplementedError", "ArithmeticError", "ZeroDivisionError",
     "IndexError", "KeyError", "RuntimeError", "AssertionError", "StopIteration", "True", "False", "None",
 )
-CHECK_CELL = "check(\"{}\")"
-FINAL = "_final"
+FINAL = "_final"   # execute.FINAL: the snapshot taken by the final export cell
 
 
 class Refused(Exception):
@@ -89,10 +88,10 @@ def _student_cells(nb) -> list[tuple[int, str]]:
 
 
 def _check_cell_index(nb, question: str) -> int | None:
-    for i, cell in enumerate(nb.cells):
-        if cell.get("cell_type") == "code" and str(cell.get("source", "")).strip() == CHECK_CELL.format(question):
-            return i
-    return None
+    """Where the engine snapshots ``question``: its locked check cell (execute.check_cell_question)."""
+    from autograder.execute import check_cell_question
+
+    return next((i for i, cell in enumerate(nb.cells) if check_cell_question(cell) == question), None)
 
 
 def _python(source: str) -> str:
@@ -377,14 +376,20 @@ def replace_structures(assignment, nb, snapshots: dict, sandboxed: bool, *, cpu_
     uses every cell; one taken at its check cell, the cells before it.
     """
     name = getattr(assignment, "name", assignment)
-    table = STRUCTURES.get(name, {})
-    questions = {q: Path(snapshots[q]).name == FINAL for q in table if q in snapshots}
+    questions = {q: Path(snapshots[q]).name == FINAL for q in STRUCTURES.get(name, {}) if q in snapshots}
     if not questions:
         return []
-    outcome = _outcome(name, nb, questions, sandboxed=sandboxed, cpu_s=cpu_s, memory_mb=memory_mb)
+    return _replace(name, _outcome(name, nb, questions, sandboxed=sandboxed, cpu_s=cpu_s, memory_mb=memory_mb),
+                    snapshots)
+
+
+def _replace(name: str, outcome: dict, snapshots: dict) -> list[str]:
+    """Write each re-traced question's files into its snapshot folder; a note per question that lacks some."""
     notes = []
     for q, (files, errors) in outcome.items():
-        _write(Path(snapshots[q]), files, errors, table[q])
+        if q not in snapshots:
+            continue
+        _write(Path(snapshots[q]), files, errors, STRUCTURES[name][q])
         if errors:
             first = next(iter(errors.values()))
             notes.append(f"{q}: graph structure re-traced in a clean process; not produced: "
@@ -428,17 +433,7 @@ class Retracer:
         outcome = dict(self.outcome)
         if final:
             outcome.update(_outcome(self.name, self.nb, final, sandboxed=self.sandboxed))
-        notes = []
-        for q in self.table:
-            if q not in snapshots or q not in outcome:
-                continue
-            files, errors = outcome[q]
-            _write(Path(snapshots[q]), files, errors, self.table[q])
-            if errors:
-                first = next(iter(errors.values()))
-                notes.append(f"{q}: graph structure re-traced in a clean process; not produced: "
-                             f"{', '.join(sorted(errors))} ({first})")
-        return notes
+        return _replace(self.name, outcome, snapshots)
 
 
 # -- the clean process -------------------------------------------------------------------------------

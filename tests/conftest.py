@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 from pathlib import Path
 
 import nbformat
@@ -83,9 +82,6 @@ def not_passed(result) -> set[str]:
     return {c.name for c in result.checks if c.status != "passed"}
 
 
-CHECK_CELL = re.compile(r'check\("(\d\d\.\w+)"\)')
-
-
 def grade_in_process(name: str, tmp_path: Path, edits=(), keep: Path | None = None, hidden=None) -> list:
     """Run the (edited) answer key of ``name`` in this process, cell by cell as a kernel would, snapshot each
     question at its check cell with the real exporter, and run the checks on the snapshots (no kernel, fast)."""
@@ -96,6 +92,7 @@ def grade_in_process(name: str, tmp_path: Path, edits=(), keep: Path | None = No
 
     from autograder.checks.api import Artifacts
     from autograder.checks.runner import run_checks
+    from autograder.execute import check_cell_question
     from autograder.export.common import Exporter
 
     matplotlib.use("Agg")
@@ -105,9 +102,8 @@ def grade_in_process(name: str, tmp_path: Path, edits=(), keep: Path | None = No
     ns: dict = {"__name__": "__main__"}
     snapshots = {}
     for i, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
-        question = CHECK_CELL.fullmatch(cell.source.strip())
-        if question:
-            q = question.group(1)
+        q = check_cell_question(cell)   # where the engine snapshots a question
+        if q:
             out = (keep or tmp_path) / q
             ex = Exporter(ns, str(out), hidden, fresh=True, only=[q])
             exporter.export(ex)

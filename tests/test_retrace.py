@@ -171,3 +171,9 @@ def test_a_real_kernel_forging_its_graph_export_is_judged_on_the_graph_it_wrote(
     assert by_name["total_error_value"].status == "passed"      # the loop computes the right value
     assert by_name["total_error_is_vectorised"].status == "failed"
     assert "loop" in by_name["total_error_is_vectorised"].message
+
+
+def test_the_re_trace_names_the_final_snapshot_as_the_engine_does():
+    from autograder import execute
+
+    assert retrace.FINAL == execute.FINAL
