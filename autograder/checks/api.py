@@ -173,8 +173,6 @@ def fmt(v) -> str:
     return f"{x:.6g}" if isinstance(x, float) else str(x)
 
 
-_fmt = fmt
-
 
 def expect_shape(got, expected: tuple, what: str) -> None:
     shape = tuple(np.shape(got))
