@@ -21,8 +21,8 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
+import multiprocessing.util
 import os
-import re
 import shutil
 import signal
 import sys
@@ -37,16 +37,14 @@ from pathlib import Path
 
 import psutil
 
-from autograder import assignments
-from autograder.execute import DEFAULT_SEED
+from autograder import practicals
+from autograder.engine.execute import DEFAULT_SEED
+from autograder.engine.kernels import KernelPool
+from autograder.engine.limits import kill_tree, process_tree
+from autograder.report.store import RESULTS, read_result, result_path, safe, write_result
 from autograder.results import SubmissionResult
 
-RESULTS = "results"   # <out>/results/<key>.json
 OWNER = "owner.pid"   # in each ag-job-*/ag-checks-* folder: the pid of the process that made it
-
-
-def safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "_"
 
 
 @dataclass(frozen=True)
@@ -85,10 +83,10 @@ def identify(path: Path, student: str | None = None) -> Submission:
     except ValueError:
         nb = None
     try:
-        name = assignments.recognise(path, nb if isinstance(nb, dict) else None).name
+        name = practicals.recognise(path, nb if isinstance(nb, dict) else None).name
     except Exception:  # UnknownAssignment, or metadata of the wrong shape
         name = None
-    parts, stem, known = path.parts[:-1], path.stem, set(assignments.REGISTRY)
+    parts, stem, known = path.parts[:-1], path.stem, set(practicals.REGISTRY)
     folder_assignment = None
     who = None
     if "submitted" in parts:  # nbgrader: submitted/<student>/<assignment>/<notebook>
@@ -150,36 +148,6 @@ def select(subs, students=(), assignments_=()) -> list[Submission]:
     return [s for s in subs if (not students or s.student in students) and (not assignments_ or s.label in assignments_)]
 
 
-# -- results on disk -------------------------------------------------------------------------------
-
-def result_path(out: Path, sub: Submission) -> Path:
-    return Path(out) / RESULTS / f"{sub.key}.json"
-
-
-def write_result(result: SubmissionResult, path: Path) -> None:
-    """Atomic even with two writers: a unique temporary file, then ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(result.to_dict(), f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def read_result(path: Path) -> SubmissionResult | None:
-    try:
-        return SubmissionResult.from_dict(json.loads(Path(path).read_text()))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def load_results(out: Path) -> list[SubmissionResult]:
-    """Every result recorded under ``out`` (sorted by student, then assignment)."""
-    results = [r for p in sorted((Path(out) / RESULTS).glob("*.json")) if (r := read_result(p)) is not None]
-    return sorted(results, key=lambda r: (r.student, r.assignment, r.submission))
-
-
 def is_done(sub: Submission, out: Path, seed: int) -> bool:
     r = read_result(result_path(out, sub))
     return r is not None and r.sha256 == sub.sha256 and r.environment.get("seed", seed) == seed
@@ -188,15 +156,7 @@ def is_done(sub: Submission, out: Path, seed: int) -> bool:
 # -- the worker side -------------------------------------------------------------------------------
 
 def _kill_tree_and_exit(code: int) -> None:
-    try:
-        children = psutil.Process().children(recursive=True)
-    except psutil.Error:
-        children = []
-    for p in children:
-        try:
-            p.kill()
-        except psutil.Error:
-            pass
+    kill_tree(process_tree(psutil.Process())[1:])
     os._exit(code)
 
 
@@ -207,9 +167,15 @@ def _watch_parent(parent: int) -> None:
         time.sleep(0.5)
 
 
+_pool: KernelPool | None = None   # a batch worker's warm kernels
+
+
 def _init_worker() -> None:
+    global _pool
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the batch's to handle: it stops the workers
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+    _pool = KernelPool()
+    multiprocessing.util.Finalize(_pool, _pool.close, exitpriority=10)  # runs when the worker process exits
 
 
 def _grade_task(job: dict) -> dict:
@@ -218,7 +184,7 @@ def _grade_task(job: dict) -> dict:
     try:
         # prewarm: this worker's next kernel starts (and imports TensorFlow) while these checks run
         result = grade_notebook(job["path"], device=job["device"], seed=job["seed"], student=job["student"],
-                                timeout_s=job["timeout"], memory_mb=job["memory"], prewarm=True)
+                                timeout_s=job["timeout"], memory_mb=job["memory"], pool=_pool)
     except Exception as e:  # a fault of the grader, not of the submission: still a row, and the batch goes on
         result = grader_error(job, f"the grader failed on this submission: {type(e).__name__}: {str(e)[:300]}")
     result.sha256 = job["sha256"]
@@ -274,9 +240,7 @@ def _stop(pool: ProcessPoolExecutor) -> None:
     procs = list(getattr(pool, "_processes", {}).values() or [])
     for proc in procs:
         try:
-            tree = psutil.Process(proc.pid)
-            for p in [*tree.children(recursive=True), tree]:
-                p.kill()
+            kill_tree(process_tree(psutil.Process(proc.pid)))
         except psutil.Error:
             pass
     pool.shutdown(wait=False, cancel_futures=True)

@@ -2,7 +2,7 @@
 
 ``autograder calibrate NN-name`` grades ``solutions/NN-name/NN-name.ipynb`` once per seed (the grader injects the
 seed before the first cell), collects every value a check recorded with ``art.measure`` (``expect_calibrated``),
-and writes ``autograder/checks/thresholds/NN-name.json``::
+and writes the practical's ``thresholds.json`` (``autograder/practicals/<package>/thresholds.json``)::
 
     {"_provenance": {"seeds": [...], "versions": {...}, "device": "cpu", "date": "...", "command": "...", ...},
      "<key>": {"threshold": 0.80, "kind": "min", "margin": 0.02, "observed": [...one per seed...],
@@ -28,8 +28,7 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from autograder import assignments
-from autograder.checks.api import THRESHOLDS
+from autograder import practicals
 
 DEFAULT_K = 5
 DEFAULT_MARGIN = 0.02
@@ -47,7 +46,7 @@ class CalibrationError(RuntimeError):
 
 def default_seeds(k: int = DEFAULT_K) -> list[int]:
     """``k`` seeds starting at the grader's default seed (so the seed used at grading time is one of them)."""
-    from autograder.execute import DEFAULT_SEED
+    from autograder.engine.execute import DEFAULT_SEED
 
     return [DEFAULT_SEED + i for i in range(k)]
 
@@ -151,7 +150,8 @@ def file_problems(data: dict, *, require_wrong_example: bool = True) -> list[str
 # -- files ----------------------------------------------------------------------------------------
 
 def thresholds_path(name: str, folder: str | Path | None = None) -> Path:
-    return Path(folder or THRESHOLDS) / f"{name}.json"
+    """The practical's ``thresholds.json``; with ``folder`` (trial runs), ``<folder>/<name>.json``."""
+    return Path(folder) / f"{name}.json" if folder else practicals.get(name).thresholds
 
 
 def load(name: str, folder: str | Path | None = None) -> dict:
@@ -228,7 +228,7 @@ def calibrate(name: str, *, seeds: list[int] | None = None, device: str = "cpu",
               notebook: str | Path | None = None, command: str | None = None, dry_run: bool = False,
               wrong: dict | None = None, log=print) -> tuple[dict, list[str]]:
     """Grade the answer key of ``name`` under ``seeds`` and (unless ``dry_run``) write its thresholds file."""
-    assignment = assignments.get(name)
+    assignment = practicals.get(name)
     seeds = list(seeds or default_seeds())
     path = Path(notebook) if notebook else assignment.solution_notebook(root)
     if not path.is_file():
@@ -303,7 +303,7 @@ def summary(data: dict) -> str:
 
 def main_cli(args) -> int:
     """Body of ``autograder calibrate`` (cli.py parses the arguments)."""
-    names = args.assignments or [n for n in assignments.REGISTRY if thresholds_path(n).is_file()]
+    names = args.assignments or [n for n in practicals.REGISTRY if thresholds_path(n).is_file()]
     if not names:
         print("no assignment named and no thresholds file exists yet", file=sys.stderr)
         return 2
@@ -324,7 +324,7 @@ def main_cli(args) -> int:
                                        timeout_s=args.timeout, root=args.root, workers=args.workers,
                                        command=command, dry_run=args.dry_run, wrong=wrong,
                                        log=lambda m: print(m, file=sys.stderr))
-        except (CalibrationError, assignments.UnknownAssignment) as e:
+        except (CalibrationError, practicals.UnknownAssignment) as e:
             print(f"ERROR: {e}", file=sys.stderr)
             status = 1
             continue

@@ -14,13 +14,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from autograder import assignments, batch, mutants
+from autograder.report import store
+from autograder import practicals, batch, mutants
 from autograder.paths import course_dir
 from autograder.textsafe import printable
 
 
 def finished(root: Path) -> list[str]:
-    return [a for a in assignments.REGISTRY if (root / "source" / a / f"{a}.ipynb").exists()]
+    return [a for a in practicals.REGISTRY if (root / "source" / a / f"{a}.ipynb").exists()]
 
 
 def stale(names: list[str], root: Path) -> list[str]:
@@ -57,7 +58,7 @@ def build_class(names: list[str], root: Path, folder: Path, keys: bool, with_mut
     """
     expected, problems = {}, []
     for name in names:
-        a = assignments.get(name)
+        a = practicals.get(name)
         key, blank = a.solution_notebook(root), a.release_notebook(root)
         if keys:
             for student, src, want in (("answer-key", key, "full"), ("blank-release", blank, "zero")):
@@ -71,7 +72,7 @@ def build_class(names: list[str], root: Path, folder: Path, keys: bool, with_mut
         if with_mutants:
             wrong = mutants.load(name)
             if not wrong:
-                print(f"note: {name} has no mutants (autograder/mutants/{a.module}.py)", file=sys.stderr)
+                print(f"note: {name} has no mutants ({a.folder / 'mutants.py'})", file=sys.stderr)
             for mid, edits, lose in wrong:
                 student = f"mutant-{mid}"
                 try:
@@ -122,7 +123,7 @@ def run_ci(names=None, root=None, workers: int = 0, out=None, skip=(), progress:
         batch.run_batch(subs, results_dir, batch.BatchOptions(workers=workers, regrade=True, progress=progress))
         kills: dict[str, list[tuple[bool, bool]]] = {}   # practical -> (caught, caught exactly where named)
         for s in subs:
-            r = batch.read_result(batch.result_path(results_dir, s))
+            r = store.read_result(store.result_path(results_dir, s))
             want = expected[(s.student, s.label)]
             if r is None:
                 problems.append(f"{s.label}: {s.student} has no result")

@@ -10,7 +10,8 @@ import os
 import sys
 from pathlib import Path
 
-from autograder import assignments
+from autograder.report import store
+from autograder import practicals
 from autograder.paths import course_dir
 from autograder.results import SUBMISSION_STATUSES
 from autograder.textsafe import printable
@@ -19,7 +20,7 @@ from autograder.textsafe import printable
 def cmd_release(args) -> int:
     from autograder.release import release
 
-    for path in release(args.assignments or list(assignments.REGISTRY), args.root):
+    for path in release(args.assignments or list(practicals.REGISTRY), args.root):
         print(f"wrote {path}")
     _ensure_secret(args.root)
     return 0
@@ -88,8 +89,8 @@ def workers(text: str) -> int:
 
 
 def assignment(text: str) -> str:
-    if text not in assignments.REGISTRY:
-        raise argparse.ArgumentTypeError(f"unknown assignment {text!r} (known: {', '.join(assignments.REGISTRY)})")
+    if text not in practicals.REGISTRY:
+        raise argparse.ArgumentTypeError(f"unknown assignment {text!r} (known: {', '.join(practicals.REGISTRY)})")
     return text
 
 
@@ -143,8 +144,8 @@ def cmd_grade(args) -> int:
     from collections import Counter
 
     from autograder import batch
-    from autograder.exports import export_all
-    from autograder.report import table
+    from autograder.report import export_all
+    from autograder.report.console import table
 
     if not _need_secret(args.root):
         return 2
@@ -169,7 +170,7 @@ def cmd_grade(args) -> int:
     subs = batch.select(subs, args.student or (), args.assignment or ())
     regrade = args.regrade
     if args.status:
-        subs = [s for s in subs if (r := batch.read_result(batch.result_path(out, s))) and r.status in args.status]
+        subs = [s for s in subs if (r := store.read_result(store.result_path(out, s))) and r.status in args.status]
         regrade = True
     timeout, per = _timeouts(args.timeout)
     options = batch.BatchOptions(workers=args.workers, seed=args.seed, device=args.device, timeout=timeout,
@@ -177,10 +178,10 @@ def cmd_grade(args) -> int:
     try:
         run = batch.run_batch(subs, out, options)
     except KeyboardInterrupt:
-        print(f"\ninterrupted: the results so far are in {out / batch.RESULTS}/; run the same command again to "
+        print(f"\ninterrupted: the results so far are in {out / store.RESULTS}/; run the same command again to "
               "grade the rest", file=sys.stderr)
         return 130
-    results = [r for s in subs if (r := batch.read_result(batch.result_path(out, s))) is not None]
+    results = [r for s in subs if (r := store.read_result(store.result_path(out, s))) is not None]
     print(table(results, details=args.details or (not args.brief and len(results) <= 10)))
     counts = Counter(r.status for r in results)
     states = f" ({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))})" if counts else ""
@@ -189,9 +190,9 @@ def cmd_grade(args) -> int:
         now += f" with {_plural(run.workers or options.workers or os.cpu_count() or 1, 'worker')}"
     print(f"\n{_plural(len(results), 'submission')}{states}; {now}, {len(run.skipped)} already graded")
     if not args.no_export:
-        written = export_all(batch.load_results(out), out, gradebook=args.gradebook, feedback=not args.no_feedback)
+        written = export_all(store.load_results(out), out, gradebook=args.gradebook, feedback=not args.no_feedback)
         print("exports: " + ", ".join(str(p) for p in written.values()))
-    print(f"results in {out / batch.RESULTS}/")
+    print(f"results in {out / store.RESULTS}/")
     return 0
 
 
@@ -201,12 +202,12 @@ def _plural(n: int, word: str) -> str:
 
 def cmd_merge(args) -> int:
     from autograder import batch
-    from autograder.exports import export_all
+    from autograder.report import export_all
 
     count, warnings = batch.merge(args.shards, args.out)
     for w in warnings:
         print(f"warning: {printable(w)}", file=sys.stderr)
-    written = export_all(batch.load_results(Path(args.out)), Path(args.out), gradebook=args.gradebook,
+    written = export_all(store.load_results(Path(args.out)), Path(args.out), gradebook=args.gradebook,
                          feedback=not args.no_feedback)
     print(f"merged {count} results from {len(args.shards)} shards into {args.out}; exports: "
           + ", ".join(str(p) for p in written.values()))
@@ -214,11 +215,10 @@ def cmd_merge(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from autograder import batch
-    from autograder.exports import export_all
+    from autograder.report import export_all
 
     if args.classroom:
-        from autograder.exports.classroom import workflow
+        from autograder.report.classroom import workflow
 
         text = workflow(args.classroom)
         if args.output:
@@ -228,9 +228,9 @@ def cmd_export(args) -> int:
         else:
             print(text, end="")
         return 0
-    results = batch.load_results(Path(args.folder))
+    results = store.load_results(Path(args.folder))
     if not results:
-        print(f"no results in {Path(args.folder) / batch.RESULTS}", file=sys.stderr)
+        print(f"no results in {Path(args.folder) / store.RESULTS}", file=sys.stderr)
         return 2
     written = export_all(results, Path(args.folder), gradebook=args.gradebook, feedback=not args.no_feedback)
     print("exports: " + ", ".join(str(p) for p in written.values()))
@@ -238,7 +238,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_gradescope(args) -> int:
-    from autograder import gradescope
+    from autograder.report import gradescope_zip as gradescope
 
     if args.action == "build":
         from autograder.secret import course_secret
@@ -263,26 +263,28 @@ def cmd_ci(args) -> int:
 
 def cmd_main(args) -> int:
     """Grade every finished practical's answer key and blank release; fail if either is off."""
-    from autograder.grade import grade_notebook
-    from autograder.report import table, write_json
-
     from autograder.batch import clean_stale_jobs
+    from autograder.engine.kernels import KernelPool
+    from autograder.grade import grade_notebook
+    from autograder.report.console import table
+    from autograder.report.store import write_named
 
     root = course_dir(args.root)
     _ensure_secret(root)
     clean_stale_jobs()
     results, problems = [], []
-    for a in assignments.REGISTRY.values():
-        for kind, path in (("answer key", a.solution_notebook(root)), ("blank release", a.release_notebook(root))):
-            r = grade_notebook(path, device=args.device, student=kind.replace(" ", "-"), prewarm=kind == "answer key")
-            results.append(r)
-            write_json(r, Path(args.out))
-            print(f"{a.name} {kind}: {r.status} {r.score:g}/{r.max_score:g} "
-                  f"({r.timings.get('total_s', 0):.1f} s)", file=sys.stderr)
-            if kind == "answer key" and (r.status != "graded" or r.score != r.max_score):
-                problems.append(f"{a.name}: the answer key scores {r.score:g}/{r.max_score:g} ({r.status})")
-            if kind == "blank release" and (r.status != "graded" or r.score != 0):
-                problems.append(f"{a.name}: the blank release scores {r.score:g} ({r.status}), expected 0")
+    with KernelPool() as pool:   # the blank's kernel starts while the key's checks run
+        for a in practicals.REGISTRY.values():
+            for kind, path in (("answer key", a.solution_notebook(root)), ("blank release", a.release_notebook(root))):
+                r = grade_notebook(path, device=args.device, student=kind.replace(" ", "-"), pool=pool)
+                results.append(r)
+                write_named(r, Path(args.out))
+                print(f"{a.name} {kind}: {r.status} {r.score:g}/{r.max_score:g} "
+                      f"({r.timings.get('total_s', 0):.1f} s)", file=sys.stderr)
+                if kind == "answer key" and (r.status != "graded" or r.score != r.max_score):
+                    problems.append(f"{a.name}: the answer key scores {r.score:g}/{r.max_score:g} ({r.status})")
+                if kind == "blank release" and (r.status != "graded" or r.score != 0):
+                    problems.append(f"{a.name}: the blank release scores {r.score:g} ({r.status}), expected 0")
     print(table(results))
     for p in problems:
         print(f"PROBLEM: {p}", file=sys.stderr)
@@ -396,7 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--device", choices=["cpu", "gpu", "auto"], default="cpu")
     m.set_defaults(func=cmd_main)
 
-    c = sub.add_parser("calibrate", help="grade an answer key under K seeds and write checks/thresholds/NAME.json")
+    c = sub.add_parser("calibrate", help="grade an answer key under K seeds and write the practical's thresholds.json")
     c.add_argument("assignments", nargs="*", type=assignment,
                    help="default: every practical that has a thresholds file")
     c.add_argument("--k", type=positive_int, default=5, help="number of seeds (default 5, from the grading seed up)")
@@ -422,7 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if sys.flags.optimize:
-        from autograder.checks.runner import OptimisedPython, refuse_optimised
+        from autograder.engine.check_runner import OptimisedPython, refuse_optimised
 
         try:
             refuse_optimised()

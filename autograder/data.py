@@ -6,9 +6,8 @@ import gzip
 
 import numpy as np
 
-from autograder.paths import FASHION_FILES, HOW_TO_GET_FASHION, DataNotFound, keras_home, link_fashion
+from autograder.datasets import FASHION, FASHION_URL, DataNotFound, keras_home
 
-FASHION_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 
@@ -18,13 +17,13 @@ def _keras_file(fname: str) -> str:
     from keras.utils import get_file
 
     try:
-        link_fashion(keras_home(), files=(fname,))
+        FASHION.link_into(keras_home(), files=(fname,))
     except (DataNotFound, OSError):
         pass  # not offline here: let Keras fetch it
     try:
         return get_file(fname, origin=FASHION_URL + fname, cache_subdir="datasets/fashion-mnist")
     except Exception as e:  # Keras raises a bare Exception on URL fetch failure
-        raise DataNotFound(f"{HOW_TO_GET_FASHION} ({type(e).__name__}: {e})") from None
+        raise DataNotFound(f"{FASHION.how_to_install()} ({type(e).__name__}: {e})") from None
 
 
 def _idx(path: str, offset: int) -> np.ndarray:
@@ -39,7 +38,7 @@ def load_fashion_mnist(split: str = "train"):
     Notebooks only ever load "train" (they split a validation set from it); the grader alone scores
     on "test", so the labels it scores with never enter a student's kernel.
     """
-    labels_f, images_f = {"train": FASHION_FILES[:2], "test": FASHION_FILES[2:]}[split]
+    labels_f, images_f = {"train": FASHION.files[:2], "test": FASHION.files[2:]}[split]
     y = _idx(_keras_file(labels_f), 8)
     x = _idx(_keras_file(images_f), 16).reshape(len(y), 28, 28)
     return x, y

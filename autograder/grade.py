@@ -15,10 +15,12 @@ from pathlib import Path
 import nbformat
 import numpy as np
 
-from autograder import assignments, hygiene, retrace, sandbox
-from autograder.checks.isolated import CheckStepFailed
-from autograder.checks.runner import list_checks
-from autograder.execute import DEFAULT_SEED, execute
+from autograder import hygiene, practicals
+from autograder.engine import retrace, sandbox
+from autograder.engine.check_worker import CheckStepFailed
+from autograder.engine.check_runner import list_checks
+from autograder.engine.execute import DEFAULT_SEED, execute
+from autograder.engine.kernels import KERNEL_FLAGS, KernelPool
 from autograder.paths import course_dir
 from autograder.results import CheckResult, SubmissionResult
 from autograder.secret import course_secret
@@ -35,11 +37,10 @@ def environment(device: str) -> dict:
             pass
     return {"device": device, "python": platform.python_version(), "platform": platform.platform(),
             "cpus": os.cpu_count(), "versions": versions,
-            "flags": {"TF_ENABLE_ONEDNN_OPTS": "0", "op_determinism": True, "PYTHONHASHSEED": "0",
-                      "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "tensorflow")}}
+            "flags": {**KERNEL_FLAGS, "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "tensorflow")}}
 
 
-def hidden_inputs(assignment: assignments.Assignment, student: str = "") -> dict | None:
+def hidden_inputs(assignment: practicals.Practical, student: str = "") -> dict | None:
     """The grader's hidden inputs, drawn from the course secret and the student: each student of a course gets
     their own (so hidden values one student saw are worth nothing to another), the same at every re-grade."""
     module = importlib.import_module(assignment.checks_module)
@@ -75,12 +76,12 @@ def load_submission(path: Path, root=None):
     except Exception as e:
         raise ValueError(f"not a valid notebook: {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}")
     try:
-        assignment = assignments.recognise(path, nb)
-    except assignments.UnknownAssignment as e:
+        assignment = practicals.recognise(path, nb)
+    except practicals.UnknownAssignment as e:
         raise ValueError(str(e)) from None
     meta = nb.metadata.get("autograder", {})
     claimed = meta.get("assignment") if isinstance(meta, dict) else None
-    if claimed in assignments.REGISTRY and claimed != assignment.name:
+    if claimed in practicals.REGISTRY and claimed != assignment.name:
         raise ValueError(f"this is a notebook of {claimed}, submitted as {assignment.name}")
     release_path = assignment.release_notebook(root)
     if not release_path.is_file():
@@ -88,7 +89,7 @@ def load_submission(path: Path, root=None):
     release = nbformat.read(release_path, as_version=4)
     share = hygiene.overlap(nb, release)
     if share < 0.5:
-        for other in assignments.REGISTRY.values():
+        for other in practicals.REGISTRY.values():
             p = other.release_notebook(root)
             if other is not assignment and p.is_file() and hygiene.overlap(nb, nbformat.read(p, as_version=4)) >= 0.5:
                 raise ValueError(f"this is a notebook of {other.name}, submitted as {assignment.name}")
@@ -106,7 +107,7 @@ def resolve_device(device: str) -> str:
     return "cpu"
 
 
-_checker = None       # the warm check-step worker of this grading process (autograder.checks.isolated)
+_checker = None       # the warm check-step worker of this grading process (autograder.engine.check_worker)
 _expected: dict = {}  # checks module -> the grader's own list of its checks
 
 
@@ -115,7 +116,7 @@ def check_worker():
     if _checker is None:
         import atexit
 
-        from autograder.checks.isolated import CheckWorker
+        from autograder.engine.check_worker import CheckWorker
 
         _checker = CheckWorker()
         atexit.register(_checker.close)
@@ -131,10 +132,10 @@ def expected_checks(module: str):
 def grade_notebook(path: str | Path, *, device: str = "cpu", seed: int = DEFAULT_SEED, student: str = "",
                    timeout_s: float | None = None, memory_mb: float | None = None,
                    keep_jobs: bool = False, keep_artifacts: str | Path | None = None,
-                   prewarm: bool = False) -> SubmissionResult:
+                   pool: KernelPool | None = None) -> SubmissionResult:
     """Grade one notebook. ``keep_artifacts``: copy the exported files there (tests re-check them offline).
 
-    ``prewarm``: start the next kernel of this assignment as soon as this one is done (batches).
+    ``pool``: warm kernels (batches): take one if it matches, and leave one for the next submission.
     """
     path = Path(path)
     t0 = time.monotonic()
@@ -145,18 +146,19 @@ def grade_notebook(path: str | Path, *, device: str = "cpu", seed: int = DEFAULT
     except ValueError as e:
         return SubmissionResult(assignment="", submission=str(path), student=student, status="invalid",
                                 reason=str(e), environment=env)
+    env["flags"]["op_determinism"] = assignment.tensorflow   # the preamble enables it where TensorFlow is used
     hidden = hidden_inputs(assignment, student)
     check_worker().start()  # warms up (imports TensorFlow and the checks) while the notebook runs
     # graph structure is re-traced from the submitted cells in a clean sandboxed process, beside the kernel
     retracer = retrace.Retracer(assignment, nb, sandboxed=sandbox.available()[0])
     options = dict(seed=seed, device=device, timeout_s=timeout_s, memory_mb=memory_mb, hide=hidden_from_kernel(path))
-    run = execute(nb, assignment, hidden, prewarm=prewarm, **options)
+    run = execute(nb, assignment, hidden, pool=pool, **options)
     first = None
     if run.wall_timeout and run.host_saturated:  # the host, not the notebook, was slow: once more
         first = run
         if run.job is not None and not keep_jobs:
             shutil.rmtree(run.job, ignore_errors=True)
-        run = execute(nb, assignment, hidden, prewarm=prewarm, **options)
+        run = execute(nb, assignment, hidden, pool=pool, **options)
     result = SubmissionResult(assignment=assignment.name, submission=str(path), student=student,
                               status="graded", environment=env, notes=hygiene_notes + run.notes + run.cell_errors)
     if run.status != "ok":

@@ -11,11 +11,11 @@ import importlib
 import os
 import tempfile
 
-from autograder.assignments import REGISTRY
-from autograder.checks.api import Artifacts
-from autograder.checks.runner import list_checks, run_checks
-from autograder.export.common import Exporter
-from autograder.report import MARK
+from autograder.practicals import REGISTRY
+from autograder.check_api import Artifacts
+from autograder.engine.check_runner import list_checks, run_checks
+from autograder.engine.in_kernel import Exporter
+from autograder.report.console import MARK
 
 
 def _assignment_of(question: str):
@@ -35,7 +35,7 @@ def check(question: str, namespace: dict | None = None) -> None:
 
         namespace = get_ipython().user_ns
     assignment = _assignment_of(question)
-    exporter = importlib.import_module(assignment.export_module)
+    exporter = importlib.import_module(assignment.in_kernel_module)
     with tempfile.TemporaryDirectory(prefix="selfcheck-") as folder:
         ex = Exporter(namespace, folder, lazy=True, only=[question])  # what grading snapshots here, computed on demand
         exporter.export(ex)
@@ -63,7 +63,7 @@ def _hidden_count(module: str, question: str) -> tuple[int, float]:
     import json
     from pathlib import Path
 
-    counts = Path(__file__).parent / "checks" / "hidden_counts.json"
+    counts = Path(__file__).parent / "practicals" / "hidden_counts.json"
     if counts.is_file():
         n, pts = json.loads(counts.read_text()).get(question, [0, 0])
         return int(n), float(pts)

@@ -19,13 +19,15 @@ import json
 import shutil
 from pathlib import Path
 
-from autograder import assignments
+from autograder import practicals
 
 KIT = Path(__file__).resolve().parent
-SHIPPED = ["__init__.py", "selfcheck.py", "assignments.py", "paths.py", "data.py", "report.py", "results.py",
-           "textsafe.py", "export/*.py", "checks/__init__.py", "checks/api.py", "checks/runner.py",
-           "checks/thresholds/*.json", "models/__init__.py", "models/*.keras"]
-HIDDEN_COUNTS = "checks/hidden_counts.json"
+SHIPPED = ["__init__.py", "selfcheck.py", "paths.py", "datasets.py", "data.py", "results.py", "textsafe.py",
+           "check_api.py", "engine/__init__.py", "engine/in_kernel.py", "engine/check_runner.py",
+           "report/__init__.py", "report/console.py", "practicals/__init__.py", "practicals/*/__init__.py",
+           "practicals/*/practical.toml", "practicals/*/in_kernel.py", "practicals/*/thresholds.json",
+           "models/__init__.py", "models/*.keras"]
+HIDDEN_COUNTS = "practicals/hidden_counts.json"
 NOT_FOR_STUDENTS = ("make_hidden",)
 GRADER_DEPENDENCIES = ("nbgrader", "nbclient", "psutil", "pytest-xdist", "tqdm", "jupyter_client")
 
@@ -77,10 +79,10 @@ def public_source(source: str) -> str:
 
 def hidden_counts() -> dict:
     """question -> [number of hidden checks, their points], for every practical."""
-    from autograder.checks.runner import list_checks
+    from autograder.engine.check_runner import list_checks
 
     counts: dict[str, list] = {}
-    for a in assignments.REGISTRY.values():
+    for a in practicals.REGISTRY.values():
         for c in list_checks(a.checks_module):
             if c.hidden:
                 n, pts = counts.get(c.question, [0, 0.0])
@@ -100,7 +102,7 @@ def _pyproject() -> str:
     lines += [f"    {json.dumps(d)}," for d in deps] + ["]", "", "[tool.setuptools.packages.find]",
                                                         'include = ["autograder*"]', "",
                                                         "[tool.setuptools.package-data]",
-                                                        'autograder = ["**/*.json", "**/*.keras"]', ""]
+                                                        'autograder = ["**/*.json", "**/*.keras", "practicals/*/practical.toml"]', ""]
     return "\n".join(lines)
 
 
@@ -115,9 +117,9 @@ def build(out: str | Path) -> Path:
             dst = pkg / src.relative_to(KIT)
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst)
-    for a in assignments.REGISTRY.values():
-        src = KIT / "checks" / f"{a.module}.py"
-        (pkg / "checks" / src.name).write_text(public_source(src.read_text()))
+    for a in practicals.REGISTRY.values():
+        src = a.folder / "checks.py"
+        (pkg / src.relative_to(KIT)).write_text(public_source(src.read_text()))
     (pkg / HIDDEN_COUNTS).write_text(json.dumps(hidden_counts(), indent=1))
     (out / "pyproject.toml").write_text(_pyproject())
     (out / "README.md").write_text("Self-checks for the practicals: `pip install .` here, then run the notebooks; "

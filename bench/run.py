@@ -42,20 +42,14 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("AUTOGRADER_SECRET", "bench-secret")  # the hidden inputs' seed (a course has its own)
 
-from autograder import assignments  # noqa: E402
+from autograder import mutants, practicals  # noqa: E402
+from autograder.engine.kernels import KERNEL_FLAGS as KIT_FLAGS  # noqa: E402
 from autograder.grade import environment, grade_notebook  # noqa: E402
 
 NAME = "02-graphs"
-SUM = "return tf.reduce_sum(tf.square(y - predict(x)))"
-# Mutants of the 02 answer key (the same snippets tests/test_p02_graphs.py uses); one that no longer applies is skipped.
-MUTANTS = {
-    "wrong-axis": [("np.sum(w * x, axis=1) + b", "np.sum(w * x, axis=0) + b")],
-    "mean-not-sum": [(SUM, "return tf.reduce_mean(tf.square(y - predict(x)))")],
-    "missing-bias": [("np.sum(w * x, axis=1) + b", "np.sum(w * x, axis=1)")],
-    "closed-form-sign": [("return -2 * x.T @ r, -2 * np.sum(r)", "return 2 * x.T @ r, 2 * np.sum(r)")],
-    "python-loop": [(SUM, "total = 0.0\n    for i in range(N):\n"
-                          "        total += (y[i] - predict(x[i:i + 1])[0]) ** 2\n    return total")],
-}
+# Mutants of the 02 answer key, by id from the practical's own list (autograder/practicals/p02_graphs/mutants.py).
+BENCH_MUTANTS = ("wrong-axis", "mean-not-sum", "missing-bias", "closed-form-sign", "python-loop")
+MUTANTS = {m[0]: m[1] for m in mutants.load(NAME) if m[0] in BENCH_MUTANTS}
 # What the kit's kernels get (execute.kernel_env); nbgrader and plain nbclient get the same, to compare like with like.
 KERNEL_FLAGS = {"TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "",
                 "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg"}
@@ -111,7 +105,7 @@ def mutate(nb, edits):
 
 def make_submissions(n: int, folder: Path) -> list[tuple[str, str, Path]]:
     """``n`` submissions (student, variant, path) at folder/<student>/02-graphs/02-graphs.ipynb."""
-    a = assignments.get(NAME)
+    a = practicals.get(NAME)
     key = nbformat.read(a.solution_notebook(REPO), as_version=4)
     variants = [("answer-key", key), ("blank-release", nbformat.read(a.release_notebook(REPO), as_version=4))]
     for vname, edits in MUTANTS.items():
@@ -145,7 +139,7 @@ def run_plain(path: Path, cwd: Path) -> float:
 
 
 def part_a(repeat: int, work: Path) -> dict:
-    a = assignments.get(NAME)
+    a = practicals.get(NAME)
     key = a.solution_notebook(REPO)
     cwd = work / "plain"
     cwd.mkdir(parents=True, exist_ok=True)
@@ -284,9 +278,9 @@ def part_b(n: int, workers: int, work: Path) -> dict:
 
 def _tree_rss_mb(proc) -> float:
     """RSS of a process and its descendants, measured as the kit's own watchdog does."""
-    from autograder.execute import _rss_mb, _tree
+    from autograder.engine.limits import process_tree, rss_mb
 
-    return _rss_mb(_tree(proc))
+    return rss_mb(process_tree(proc))
 
 
 def _grade_key(name: str) -> dict:
@@ -295,7 +289,7 @@ def _grade_key(name: str) -> dict:
 
     import psutil
 
-    a = assignments.get(name)
+    a = practicals.get(name)
     me, peak, done = psutil.Process(), [0.0], threading.Event()
 
     def sample():
@@ -319,7 +313,7 @@ def _grade_key(name: str) -> dict:
 
 
 def part_c(workers: int, keys: list[str] | None = None) -> dict:
-    names = [n for n, a in assignments.REGISTRY.items() if a.solution_notebook(REPO).is_file()
+    names = [n for n, a in practicals.REGISTRY.items() if a.solution_notebook(REPO).is_file()
              and (not keys or n in keys)]
     log(f"(c) answer keys: {', '.join(names)} with {workers} worker(s)")
     t0 = time.monotonic()

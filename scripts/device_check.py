@@ -36,19 +36,20 @@ import importlib.util
 import json
 import os
 import platform
+import re
 import sys
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-THRESHOLDS = REPO / "autograder" / "checks" / "thresholds"
-FASHION = {"x_train": "train-images-idx3-ubyte.gz", "y_train": "train-labels-idx1-ubyte.gz",
-           "x_test": "t10k-images-idx3-ubyte.gz", "y_test": "t10k-labels-idx1-ubyte.gz"}
-DATA_CANDIDATES = [os.environ.get("FASHION_MNIST_DIR"), str(Path.home() / ".keras" / "datasets" / "fashion-mnist"),
-                   "/usr/share/datasets/fashion-mnist"]
+PRACTICALS = REPO / "autograder" / "practicals"   # <package>/practical.toml names it, thresholds.json beside
+sys.path.insert(0, str(REPO))
+from autograder.datasets import FASHION as FASHION_DATA  # noqa: E402  (stdlib only: runs where TF is absent)
+
+FASHION = dict(zip(("y_train", "x_train", "y_test", "x_test"), FASHION_DATA.files))
 
 # Keras-only stand-ins of the answer keys' training parts, one per calibrated key ("key" in thresholds/<name>.json).
-# Keep them in step with solutions/ (both read at the time of writing):
+# tests/test_calibrate.py checks each recipe's constants against the answer key's notebook:
 # 03: fixed 10,000-image validation split drawn with default_rng(0), RandomNormal(0.1) initialisers, logits,
 #     SGD 0.25, batches of 100, 2 epochs; 04: 5,000-image validation split (default_rng(0)), Conv2D 16 and 32 VALID
 #     + max-pool + ReLU, Dense 100 ReLU, Dense 10 logits, Adam 3e-3, batches of 128, 2 epochs.
@@ -149,12 +150,12 @@ def choose_backend(info: dict) -> str | None:
 
 def grade_answer_keys(budget_s: float, thresholds: dict) -> list[dict]:
     sys.path.insert(0, str(REPO))
-    from autograder import assignments
+    from autograder import practicals
     from autograder.grade import grade_notebook
 
     rows = []
     t0 = time.monotonic()
-    for name, a in assignments.REGISTRY.items():
+    for name, a in practicals.REGISTRY.items():
         path = a.solution_notebook(REPO)
         if not path.is_file():
             continue
@@ -174,10 +175,7 @@ def grade_answer_keys(budget_s: float, thresholds: dict) -> list[dict]:
 # -- 3. the Keras-only reproduction -----------------------------------------------------------------
 
 def find_data(arg: str | None) -> Path | None:
-    for c in ([arg] if arg else DATA_CANDIDATES):
-        if c and all((Path(c) / f).is_file() for f in FASHION.values()):
-            return Path(c)
-    return None
+    return FASHION_DATA.source(arg)
 
 
 def read_idx(path: Path):
@@ -273,11 +271,12 @@ def reproduce(data_dir: Path, seeds: list[int], quick: bool, budget_s: float, th
 
 def load_thresholds() -> dict:
     files = {}
-    for p in sorted(THRESHOLDS.glob("*.json")):
+    for p in sorted(PRACTICALS.glob("*/thresholds.json")):
+        name = re.search(r'^name = "([^"]+)"', (p.parent / "practical.toml").read_text(), re.M).group(1)
         try:
-            files[p.stem] = json.loads(p.read_text())
+            files[name] = json.loads(p.read_text())
         except ValueError as e:
-            files[p.stem] = {"_error": str(e)}
+            files[name] = {"_error": str(e)}
     return files
 
 

@@ -11,14 +11,16 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import assignments, sandbox
-from autograder.execute import execute
+from autograder.report import store
+from autograder import practicals
+from autograder.engine import sandbox
+from autograder.engine.execute import execute
 from autograder.grade import grade_notebook, hidden_from_kernel, load_submission
 from autograder.paths import REPO
-from autograder.report import write_json
-from conftest import mutate, not_passed
+from autograder.report.store import write_named as write_json
+from helpers import mutate, not_passed
 
-KEY = assignments.get("02-graphs").solution_notebook(REPO)
+KEY = practicals.get("02-graphs").solution_notebook(REPO)
 SANDBOXED = sandbox.available()[0]
 needs_sandbox = pytest.mark.skipif(not SANDBOXED, reason="bubblewrap sandbox unavailable here")
 WRONG_NUMPY = ("return np.sum(w * x, axis=1) + b", "return np.sum(w * x, axis=1) + b + 1")
@@ -68,8 +70,10 @@ def attempt(name, fn):
         found[name] = fn()
     except Exception as e:
         found[name] = "blocked: " + type(e).__name__
-attempt("checks_dir", lambda: os.listdir(os.path.join(os.path.dirname(__import__("autograder").__file__), "checks")))
-attempt("checks_file", lambda: open("CHECKS/p02_graphs.py").read()[:50])
+attempt("checks_dir", lambda: sorted(os.listdir(os.path.join(os.path.dirname(__import__("autograder").__file__),
+                                                         "practicals", "p02_graphs"))))
+attempt("checks_file", lambda: open("CHECKS/p02_graphs/checks.py").read()[:50])
+attempt("mutants_file", lambda: open("CHECKS/p02_graphs/mutants.py").read()[:50])
 attempt("solutions", lambda: os.listdir("REPO/solutions"))
 attempt("source", lambda: os.listdir("REPO/source"))
 attempt("test_labels", lambda: os.listdir("/usr/share/datasets"))
@@ -106,7 +110,7 @@ def test_kernel_sees_nothing_hidden_and_cannot_forge_results(tmp_path):
     submissions = tmp_path / "submitted"
     (submissions / "bob" / "02-graphs").mkdir(parents=True)
     (submissions / "bob" / "02-graphs" / "02-graphs.ipynb").write_text("{}")
-    code = (SNOOP.replace("CHECKS", str(REPO / "autograder" / "checks")).replace("REPO", str(REPO))
+    code = (SNOOP.replace("CHECKS", str(REPO / "autograder" / "practicals")).replace("REPO", str(REPO))
             .replace("SUBMISSIONS", str(submissions)).replace("RESULTS", str(results_dir)))
     path = mutate(KEY, submissions / "alice" / "02-graphs", [append_to_answer(code)])
     nb, assignment, _ = load_submission(path)
@@ -116,8 +120,9 @@ def test_kernel_sees_nothing_hidden_and_cannot_forge_results(tmp_path):
     executed = nbformat.read(run.executed, as_version=4)
     text = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
     found = json.loads(text.split("FOUND", 1)[1].splitlines()[0])
-    assert found["checks_dir"] == [], found              # the kit's checks folder is emptied
-    for key in ("checks_file", "solutions", "source"):
+    # a practical's folder shows only what runs in a kernel: no checks, no mutants, no compiled copies of them
+    assert found["checks_dir"] == ["__init__.py", "in_kernel.py", "practical.toml", "retrace.py"], found
+    for key in ("checks_file", "mutants_file", "solutions", "source"):
         assert found[key] in ("blocked: FileNotFoundError", []), (key, found[key])
     assert found["test_labels"] == []
     assert found["other_submissions"] in ([], "blocked: FileNotFoundError"), found["other_submissions"]
@@ -252,7 +257,7 @@ def test_a_student_who_exhausts_the_process_limit_harms_no_neighbour(tmp_path):
     subs, _ = batch.discover([folder])
     out = tmp_path / "grades"
     batch.run_batch(subs, out, batch.BatchOptions(workers=2, regrade=True, progress=False))
-    results = {s.student: batch.read_result(batch.result_path(out, s)) for s in subs}
+    results = {s.student: store.read_result(store.result_path(out, s)) for s in subs}
     for student in honest:
         r = results[student]
         assert (r.status, r.score) == ("graded", r.max_score), (student, r.status, r.reason, r.notes)

@@ -19,12 +19,13 @@ import nbformat
 import psutil
 import pytest
 
-from autograder import assignments, batch, mutants
+from autograder.report import store
+from autograder import practicals, batch, mutants
 from autograder.paths import REPO
 
-KEY02 = assignments.get("02-graphs").solution_notebook(REPO)
-BLANK02 = assignments.get("02-graphs").release_notebook(REPO)
-BLANK01 = assignments.get("01-sklearn").release_notebook(REPO)
+KEY02 = practicals.get("02-graphs").solution_notebook(REPO)
+BLANK02 = practicals.get("02-graphs").release_notebook(REPO)
+BLANK01 = practicals.get("01-sklearn").release_notebook(REPO)
 MUTANT = next(w for w in mutants.load("02-graphs") if w[0] == "mean-not-sum")
 
 # the options every run of the class uses: 2 workers, a short limit for the (cheap) practical-01 notebooks
@@ -107,7 +108,7 @@ def snapshot(out: Path) -> dict[str, str]:
     from nbgrader.api import Gradebook
 
     files = {str(p.relative_to(out)): p.read_text() for p in sorted(out.rglob("*"))
-             if p.is_file() and p.suffix in (".csv", ".json", ".html") and batch.RESULTS not in p.parts}
+             if p.is_file() and p.suffix in (".csv", ".json", ".html") and store.RESULTS not in p.parts}
     with Gradebook(f"sqlite:///{out / 'gradebook.db'}") as gb:
         files["gradebook"] = json.dumps(sorted(
             (s.student.id, s.assignment.name, g.name, g.score, g.max_score)
@@ -166,8 +167,8 @@ def test_shards_are_disjoint_balanced_and_deterministic(klass):
 
 def test_every_submission_has_one_row_with_the_right_status(clean):
     out, proc = clean
-    results = batch.load_results(out)
-    assert len(list((out / batch.RESULTS).glob("*.json"))) == len(EXPECTED) == len(results)
+    results = store.load_results(out)
+    assert len(list((out / store.RESULTS).glob("*.json"))) == len(EXPECTED) == len(results)
     got = {r.student: r for r in results}
     assert set(got) == set(EXPECTED)
     for student, (_, status, score) in EXPECTED.items():
@@ -189,7 +190,7 @@ def test_grades_csv_content(clean):
     rows = list(csv.DictReader((out / "grades.csv").open()))
     assert len(rows) == len(EXPECTED)
     by = {r["student"]: r for r in rows}
-    key = batch.read_result(next((out / batch.RESULTS).glob("alice__*.json")))
+    key = store.read_result(next((out / store.RESULTS).glob("alice__*.json")))
     assert by["alice"]["status"] == "graded" and float(by["alice"]["score"]) == key.max_score
     for c in key.checks:
         assert float(by["alice"][f"{c.question}/{c.name}"]) == c.max_points
@@ -227,7 +228,7 @@ def test_killed_batch_resumes_to_identical_exports(klass, clean, tmp_path):
     workers = set()
     while time.monotonic() < deadline and proc.poll() is None:
         workers |= {p.pid for p in parent.children(recursive=True)} if parent.is_running() else set()
-        if len(list((out / batch.RESULTS).glob("*.json"))) >= 3:
+        if len(list((out / store.RESULTS).glob("*.json"))) >= 3:
             break
         time.sleep(0.2)
     assert proc.poll() is None, "the batch finished before it could be killed"
@@ -239,13 +240,13 @@ def test_killed_batch_resumes_to_identical_exports(klass, clean, tmp_path):
             break
         time.sleep(0.5)
     assert not alive, f"orphaned processes: {alive}"
-    done = len(list((out / batch.RESULTS).glob("*.json")))
+    done = len(list((out / store.RESULTS).glob("*.json")))
     assert 3 <= done < len(EXPECTED)
 
     resumed = run_grade(str(klass), "--out", str(out), *GRADE)
     assert f"{done} already graded" in resumed.stdout
     assert snapshot(out) == snapshot(clean[0])
-    assert len(list((out / batch.RESULTS).glob("*.json"))) == len(EXPECTED)
+    assert len(list((out / store.RESULTS).glob("*.json"))) == len(EXPECTED)
 
     again = run_grade(str(klass), "--out", str(out), *GRADE, "--brief")   # nothing left: nothing graded
     assert "0 graded now" in again.stdout and f"{len(EXPECTED)} already graded" in again.stdout
@@ -257,10 +258,10 @@ def test_regrade_one_student_and_a_changed_resubmission(klass, clean, tmp_path):
     out.mkdir()
     import shutil
 
-    shutil.copytree(clean[0] / batch.RESULTS, out / batch.RESULTS)
-    before = {p.name: p.stat().st_mtime_ns for p in (out / batch.RESULTS).glob("*.json")}
+    shutil.copytree(clean[0] / store.RESULTS, out / store.RESULTS)
+    before = {p.name: p.stat().st_mtime_ns for p in (out / store.RESULTS).glob("*.json")}
     run_grade(str(klass), "--out", str(out), *GRADE, "--student", "grace", "--regrade")
-    after = {p.name: p.stat().st_mtime_ns for p in (out / batch.RESULTS).glob("*.json")}
+    after = {p.name: p.stat().st_mtime_ns for p in (out / store.RESULTS).glob("*.json")}
     assert [n for n in after if after[n] != before[n]] == ["grace__02-graphs.json"]
 
     changed = tmp_path / "class2"
@@ -268,10 +269,10 @@ def test_regrade_one_student_and_a_changed_resubmission(klass, clean, tmp_path):
     (changed / "submitted" / "kate" / "02-graphs" / "02-graphs.ipynb").write_text("[]")  # kate resubmits
     proc = run_grade(str(changed / "submitted"), "--out", str(out), *GRADE)
     assert "1 graded now" in proc.stdout
-    kate = batch.read_result(out / batch.RESULTS / "kate__02-graphs.json")
+    kate = store.read_result(out / store.RESULTS / "kate__02-graphs.json")
     assert kate.status == "invalid" and kate.sha256 == batch.identify(changed / "submitted" / "kate" / "02-graphs"
                                                                       / "02-graphs.ipynb").sha256
-    assert len(list((out / batch.RESULTS).glob("*.json"))) == len(EXPECTED)
+    assert len(list((out / store.RESULTS).glob("*.json"))) == len(EXPECTED)
 
 
 def test_shards_merge_into_the_same_exports(tmp_path):
@@ -287,7 +288,7 @@ def test_shards_merge_into_the_same_exports(tmp_path):
     for i in (1, 2, 3):
         parts.append(tmp_path / f"shard{i}")
         run_grade(str(sub), "--out", str(parts[-1]), "--shard", f"{i}/3", "--no-export", "--workers", "1")
-    counts = [len(list((p / batch.RESULTS).glob("*.json"))) for p in parts]
+    counts = [len(list((p / store.RESULTS).glob("*.json"))) for p in parts]
     assert sum(counts) == 7 and max(counts) - min(counts) <= 1
     merged = tmp_path / "merged"
     proc = subprocess.run([sys.executable, "-m", "autograder", "merge", *map(str, parts), "--out", str(merged)],

@@ -1,6 +1,6 @@
 """Calibrated thresholds: the derivation rule, `autograder calibrate`, and every checked-in thresholds file.
 
-For each ``autograder/checks/thresholds/<assignment>.json``:
+For each practical's ``thresholds.json``:
 (a) every observed answer-key value satisfies its threshold, the threshold follows the file's rule and margin,
     and the current answer key (graded once per session with the grading seed) still passes it;
 (b) the threshold is not so loose that a known-wrong value (``wrong_example``: chance level, untrained model)
@@ -9,15 +9,15 @@ For each ``autograder/checks/thresholds/<assignment>.json``:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
-from autograder import calibrate as cal
-from autograder.checks.api import THRESHOLDS, expect_calibrated, threshold
+from autograder import calibrate as cal, practicals
+from autograder.check_api import expect_calibrated, threshold
 
-FILES = sorted(THRESHOLDS.glob("*.json"))
-NAMES = [p.stem for p in FILES]
+NAMES = [name for name, p in practicals.REGISTRY.items() if p.thresholds.is_file()]
 
 
 # -- the derivation -------------------------------------------------------------------------------
@@ -113,7 +113,6 @@ def test_build_file_keeps_the_authors_fields_and_order():
 
 def test_calibrate_writes_a_file_the_checks_read(tmp_path, monkeypatch):
     """`calibrate` on synthetic measurements (no notebook runs): writes, preserves, and api.threshold reads it."""
-    import autograder.checks.api as api
 
     fake = {1234: 0.85, 1235: 0.86, 1236: 0.84, 1237: 0.87, 1238: 0.855}
 
@@ -138,7 +137,8 @@ def test_calibrate_writes_a_file_the_checks_read(tmp_path, monkeypatch):
     assert written["test_accuracy"]["observed"] == [0.85, 0.86, 0.84, 0.87, 0.855]
     assert any("test_accuracy: new key" in p for p in problems)
 
-    monkeypatch.setattr(api, "THRESHOLDS", tmp_path)
+    (tmp_path / "thresholds.json").write_text((tmp_path / "02-graphs.json").read_text())
+    monkeypatch.setitem(practicals.REGISTRY, "02-graphs", dataclasses.replace(practicals.get("02-graphs"), folder=tmp_path))
     assert threshold("02-graphs", "test_accuracy") == pytest.approx(0.82)
 
     class Art:
@@ -177,7 +177,7 @@ def test_calibrate_cli_is_wired():
 @pytest.mark.parametrize("name", NAMES)
 def test_thresholds_file_is_consistent(name):
     """(a) observed values satisfy the thresholds and the rule; (b) known-wrong values fail them."""
-    data = json.loads((THRESHOLDS / f"{name}.json").read_text())
+    data = json.loads(practicals.get(name).thresholds.read_text())
     problems = cal.file_problems(data)
     assert not problems, "\n".join(problems)
 
@@ -186,7 +186,7 @@ def test_thresholds_file_is_consistent(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_current_answer_key_passes_its_thresholds(name, graded_key):
     """The answer key, as it is now, still measures every key and passes every threshold."""
-    data = json.loads((THRESHOLDS / f"{name}.json").read_text())
+    data = json.loads(practicals.get(name).thresholds.read_text())
     keys = {k for k in data if not k.startswith("_")}
     result = graded_key(name)
     assert result.status == "graded", result.reason
@@ -211,7 +211,7 @@ def test_device_check_recipes_name_calibrated_keys(tmp_path):
     dc = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(dc)
     for name, recipes in dc.RECIPES.items():
-        path = THRESHOLDS / f"{name}.json"
+        path = practicals.get(name).thresholds
         if not path.is_file():
             continue
         keys = set(json.loads(path.read_text()))
@@ -229,3 +229,54 @@ def test_device_check_recipes_name_calibrated_keys(tmp_path):
     assert dc.read_idx(f).tolist() == np.arange(8).reshape(2, 2, 2).tolist()
     rows = dc.compare("x", {"acc": 0.8}, {"x": {"acc": {"threshold": 0.85, "kind": "min", "observed": [0.9]}}})
     assert rows[0]["passes"] is False and rows[0]["cpu_observed"] == [0.9, 0.9]
+
+
+def _constants(name: str) -> dict:
+    """NAME = literal assignments at the top level of the answer key's code cells."""
+    import ast
+
+    import nbformat
+
+    nb = nbformat.read(practicals.get(name).solution_notebook(), as_version=4)
+    found = {}
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                try:
+                    found[node.targets[0].id] = ast.literal_eval(node.value)
+                except ValueError:
+                    pass
+    return found
+
+
+def test_device_check_recipes_train_as_the_answer_keys_do():
+    """Each recipe's learning rate, batch size, epochs and validation split are the answer key's own constants."""
+    import importlib.util
+
+    from autograder.paths import REPO
+
+    spec = importlib.util.spec_from_file_location("device_check", REPO / "scripts" / "device_check.py")
+    dc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(dc)
+    for name, recipes in dc.RECIPES.items():
+        key = _constants(name)
+        for r in recipes:
+            got = {"lr": key.get("LEARNING_RATE"), "batch": key.get("BATCH_SIZE"), "epochs": key.get("EPOCHS"),
+                   "n_val": key.get("N_VAL")}
+            want = {k: r[k] for k in got}
+            assert got == want, f"scripts/device_check.py RECIPES[{name!r}] {r['key']}: {want}, answer key: {got}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_thresholds_file_was_written_by_autograder_calibrate(name):
+    """Provenance that can be re-run: the command is `autograder calibrate NAME ...`, and no machine path."""
+    text = practicals.get(name).thresholds.read_text()
+    command = json.loads(text)["_provenance"].get("command", "")
+    assert command.startswith(f"autograder calibrate {name}"), command
+    assert "/tmp/" not in text and "/work/" not in text and "/root/" not in text and "/home/" not in text

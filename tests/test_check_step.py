@@ -9,12 +9,12 @@ import zipfile
 import numpy as np
 import pytest
 
-from autograder.checks import isolated
-from autograder.checks.isolated import CheckLimits, CheckStepFailed, CheckWorker
-from autograder.checks.runner import list_checks
+from autograder.engine import check_worker as isolated
+from autograder.engine.check_worker import CheckLimits, CheckStepFailed, CheckWorker
+from autograder.engine.check_runner import list_checks
 
-P02 = "autograder.checks.p02_graphs"
-P04 = "autograder.checks.p04_convnet"
+P02 = "autograder.practicals.p02_graphs.checks"
+P04 = "autograder.practicals.p04_convnet.checks"
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def worker():
 
 
 def test_a_valid_snapshot_is_checked_and_the_worker_is_reused(worker, tmp_path):
-    from autograder.checks.p02_graphs import EXPECTED_SHAPES
+    from autograder.practicals.p02_graphs.checks import EXPECTED_SHAPES
 
     (tmp_path / "shapes.json").write_text(json.dumps(EXPECTED_SHAPES))
     expected = list_checks(P02)

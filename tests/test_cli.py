@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from autograder.report import store
+
 REPO = Path(__file__).resolve().parents[1]
 
 GRADE = ["grade", "submitted", "--out", "grades", "--no-progress"]
@@ -120,7 +122,7 @@ def _fake_run(batch, workers):
     def fake(subs, out, options=None):  # no notebook runs
         for s in subs:
             r = SubmissionResult(assignment=s.label, submission=str(s.path), status="graded", student=s.student)
-            batch.write_result(r, batch.result_path(out, s))
+            store.write_result(r, store.result_path(out, s))
         return batch.BatchRun(graded=list(subs), skipped=[], statuses=Counter(), wall_s=0.0, workers=workers)
     return fake
 
@@ -142,7 +144,7 @@ def test_cli_grade_summary_wording(workspace, monkeypatch, capsys):
 
 
 def test_cli_table_has_a_student_column():
-    from autograder.report import table
+    from autograder.report.console import table
     from autograder.results import SubmissionResult
 
     text = table([SubmissionResult(assignment="02-graphs", submission="s/x.ipynb", status="graded",
@@ -176,7 +178,7 @@ def test_cli_stale_job_folders_of_dead_processes_are_removed(tmp_path):
 
 def test_cli_check_worker_records_its_owner():
     from autograder.batch import OWNER
-    from autograder.checks.isolated import CheckWorker
+    from autograder.engine.check_worker import CheckWorker
 
     w = CheckWorker()
     w.start()

@@ -7,11 +7,11 @@ import nbformat
 import numpy as np
 import pytest
 
-from autograder import assignments
-from autograder.checks.runner import list_checks
+from autograder import practicals
+from autograder.engine.check_runner import list_checks
 from autograder.grade import grade_notebook
 from autograder.paths import REPO
-from autograder.report import write_json
+from autograder.report.store import write_named as write_json
 from autograder.selfcheck import check
 
 
@@ -56,7 +56,7 @@ def test_kernel_that_exits_gets_an_error_result(tmp_path):
     result = grade_notebook(notebook(tmp_path / "02-graphs.ipynb", "import os\nos._exit(0)"))
     assert result.status == "error"
     assert "kernel died" in result.reason
-    assert result.score == 0 and len(result.checks) == len(list_checks("autograder.checks.p02_graphs"))
+    assert result.score == 0 and len(result.checks) == len(list_checks("autograder.practicals.p02_graphs.checks"))
 
 
 def test_json_result_has_the_documented_keys(tmp_path, graded_key):
@@ -69,13 +69,13 @@ def test_json_result_has_the_documented_keys(tmp_path, graded_key):
     assert data["environment"]["device"] == "cpu"
 
 
-@pytest.mark.parametrize("name", [a for a in assignments.REGISTRY
+@pytest.mark.parametrize("name", [a for a in practicals.REGISTRY
                                   if (REPO / "source" / a / f"{a}.ipynb").exists()])
 def test_grade_cells_carry_the_points_of_their_checks(name):
     """nbgrader's points per grade cell equal the kit's checks (public and hidden) of that question."""
     nb = nbformat.read(REPO / "source" / name / f"{name}.ipynb", as_version=4)
     cells = {c.source.strip(): c.metadata["nbgrader"] for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}
-    checks = list_checks(assignments.get(name).checks_module)
+    checks = list_checks(practicals.get(name).checks_module)
     questions = sorted({c.question for c in checks})
     assert sorted(cells) == [f'check("{q}")' for q in questions]
     for q in questions:
@@ -86,7 +86,7 @@ def test_grade_cells_carry_the_points_of_their_checks(name):
 
 def test_selfcheck_runs_the_public_checks_on_live_objects(capsys):
     x = np.random.default_rng(2017).normal(size=(1000, 10)).astype(np.float32)
-    from autograder.checks.p02_graphs import public_data
+    from autograder.practicals.p02_graphs.checks import public_data
 
     x, _, w, b = public_data()
     assert check("02.numpy", {"ypred_np": np.sum(w * x, axis=1) + b}) is None  # no `Out:` for nbgrader to warn on
@@ -99,15 +99,15 @@ def test_selfcheck_runs_the_public_checks_on_live_objects(capsys):
 def test_warm_kernel_gives_the_same_verdict_and_is_cleaned_up(tmp_path):
     import psutil
 
-    from autograder.execute import discard_warm
+    from autograder.engine.kernels import KernelPool
 
     path = notebook(tmp_path / "02-graphs.ipynb", "def predict_np(x, w, b):\n    return np.sum(w * x, axis=1) + b")
-    cold = grade_notebook(path, prewarm=True)
-    warm = grade_notebook(path, prewarm=True)
+    with KernelPool() as pool:
+        cold = grade_notebook(path, pool=pool)
+        warm = grade_notebook(path, pool=pool)
     assert (cold.timings["warm_kernel"], warm.timings["warm_kernel"]) == (False, True)
     assert [c.to_dict() for c in cold.checks] == [c.to_dict() for c in warm.checks]
     assert cold.score == warm.score == 3  # the three 02.numpy checks
-    discard_warm()
 
     def kernels():
         found = []
@@ -126,7 +126,7 @@ def test_warm_kernel_gives_the_same_verdict_and_is_cleaned_up(tmp_path):
 
 
 def test_selfcheck_raises_under_nbgrader_autograde(monkeypatch, capsys):
-    from autograder.checks.p02_graphs import public_data
+    from autograder.practicals.p02_graphs.checks import public_data
 
     x, _, w, b = public_data()
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
@@ -137,7 +137,7 @@ def test_selfcheck_raises_under_nbgrader_autograde(monkeypatch, capsys):
 
 
 def test_gpu_memory_of_the_kernel_tree_is_read_from_nvidia_smi():
-    from autograder.execute import gpu_memory_mb
+    from autograder.engine.limits import gpu_memory_mb
 
     listing = "4242, 1500\n4243, 700\n999, 30000\nnot a line\n"
     assert gpu_memory_mb([4242, 4243, 7], query=listing) == 2200

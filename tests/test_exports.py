@@ -10,9 +10,11 @@ import zipfile
 from pathlib import Path
 
 
-from autograder.exports import export_all, student_message
-from autograder.exports.grades_csv import render_csv
-from autograder.exports.gradescope import results_json
+from autograder.report import store
+from autograder.report import export_all
+from autograder.report.student_view import student_message
+from autograder.report.grades_csv import render_csv
+from autograder.report.gradescope import results_json
 from autograder.results import CheckResult, SubmissionResult
 
 
@@ -123,7 +125,7 @@ def test_gradebook_is_read_by_nbgrader_itself(tmp_path):
 def test_existing_course_gradebook_is_updated_in_place(tmp_path):
     from nbgrader.api import Gradebook
 
-    from autograder.exports.gradebook import write_gradebook
+    from autograder.report.gradebook import write_gradebook
 
     db = tmp_path / "course" / "gradebook.db"
     write_gradebook(sample_results()[:1], db)
@@ -136,11 +138,11 @@ def test_existing_course_gradebook_is_updated_in_place(tmp_path):
 
 
 def test_classroom_workflow_reports_every_check():
-    from autograder.checks.runner import list_checks
-    from autograder.exports.classroom import workflow
+    from autograder.engine.check_runner import list_checks
+    from autograder.report.classroom import workflow
 
     text = workflow("02-graphs")
-    checks = list_checks("autograder.checks.p02_graphs")
+    checks = list_checks("autograder.practicals.p02_graphs.checks")
     assert text.count("classroom-resources/autograding-command-grader@v1") == len(checks)
     assert f"max-score: {int(checks[0].max_points)}" in text
     runners = text.split("runners: ")[1].strip().split(",")
@@ -157,8 +159,8 @@ def test_classroom_workflow_reports_every_check():
 
 
 def test_classroom_check_command(tmp_path):
-    from autograder.batch import write_result
-    from autograder.exports.classroom import main
+    from autograder.report.store import write_result
+    from autograder.report.classroom import main
 
     write_result(sample_results()[1], tmp_path / "results" / "bob__02-graphs.json")
     assert main(["check", str(tmp_path), "shape"]) == 0
@@ -167,13 +169,13 @@ def test_classroom_check_command(tmp_path):
 
 
 def test_gradescope_zip_has_the_entry_points(tmp_path):
-    from autograder.gradescope import build_zip
+    from autograder.report.gradescope_zip import build_zip
 
     path = build_zip(tmp_path / "autograder.zip", assignment="02-graphs", secret="s3cret")
     with zipfile.ZipFile(path) as z:
         names = set(z.namelist())
         assert {"setup.sh", "run_autograder", "assignment.txt", "secret.txt", "kit/pyproject.toml",
-                "kit/autograder/grade.py", "kit/autograder/checks/p02_graphs.py"} <= names
+                "kit/autograder/grade.py", "kit/autograder/practicals/p02_graphs/checks.py"} <= names
         assert not any("__pycache__" in n for n in names)
         for entry in ("setup.sh", "run_autograder"):
             info = z.getinfo(entry)
@@ -185,7 +187,7 @@ def test_gradescope_zip_has_the_entry_points(tmp_path):
 
 
 def test_gradescope_run_on_a_submission_folder_without_a_notebook(tmp_path):
-    from autograder.gradescope import run
+    from autograder.report.gradescope_zip import run
 
     (tmp_path / "submission").mkdir()
     (tmp_path / "submission_metadata.json").write_text(json.dumps({"users": [{"email": "a@b.c", "name": "A"}]}))
@@ -234,7 +236,7 @@ def test_printable_escapes_controls_and_keeps_ordinary_unicode():
 
 
 def test_console_table_escapes_student_text_and_cannot_be_given_forged_rows():
-    from autograder.report import table
+    from autograder.report.console import table
 
     results = [hostile_result(), hostile_result("mallory\x1b[2K")]
     results[1].reason = "stopped\n02-graphs      graded          6/6  fake"
@@ -266,7 +268,7 @@ def test_cli_grade_output_is_terminal_safe(tmp_path, monkeypatch, capsys):
         for s in subs:
             r = hostile_result(s.student)
             r.submission = str(s.path)
-            batch.write_result(r, batch.result_path(out, s))
+            store.write_result(r, store.result_path(out, s))
         return batch.BatchRun(graded=list(subs), skipped=[], statuses=Counter(), wall_s=0.0)
 
     monkeypatch.setattr(batch, "run_batch", fake_batch)
@@ -280,10 +282,11 @@ def test_cli_grade_output_is_terminal_safe(tmp_path, monkeypatch, capsys):
 
 
 def test_hidden_values_reach_instructors_never_students(tmp_path, capsys):
-    from autograder import feedback
-    from autograder.batch import write_result
-    from autograder.exports.classroom import main as classroom_main, workflow
-    from autograder.report import table, write_json
+    from autograder.report import feedback
+    from autograder.report.store import write_result
+    from autograder.report.classroom import main as classroom_main, workflow
+    from autograder.report.console import table
+    from autograder.report.store import write_named as write_json
 
     r = hostile_result()
     r.notes.append("the grader's snapshot cell raised Leak: x=[7, 11, 13]")

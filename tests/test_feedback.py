@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from autograder.feedback import render, write_all
+from autograder.report.feedback import render, write_all
 from autograder.results import CheckResult, SubmissionResult
 
 

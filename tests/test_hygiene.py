@@ -5,14 +5,14 @@ import copy
 import nbformat
 import pytest
 
-from autograder import assignments
+from autograder import practicals
 from autograder.grade import grade_notebook, load_submission
 from autograder.hygiene import normalise
 from autograder.paths import REPO
-from conftest import mutate
+from helpers import mutate
 
-KEY = assignments.get("02-graphs").solution_notebook(REPO)
-RELEASE = nbformat.read(assignments.get("02-graphs").release_notebook(REPO), as_version=4)
+KEY = practicals.get("02-graphs").solution_notebook(REPO)
+RELEASE = nbformat.read(practicals.get("02-graphs").release_notebook(REPO), as_version=4)
 
 
 def key():
@@ -74,7 +74,7 @@ def test_students_extra_cells_stay_after_their_predecessor():
 
 
 def test_notebook_of_another_assignment_is_refused(tmp_path):
-    other = [a for a in assignments.REGISTRY.values()
+    other = [a for a in practicals.REGISTRY.values()
              if a.name != "02-graphs" and a.release_notebook(REPO).is_file()]
     if not other:
         pytest.skip("no other practical is released yet")

@@ -1,7 +1,7 @@
 """Practical 01 graded end to end: answer key, blank release, other correct styles, wrong submissions.
 
 The answer key, the blank release and one wrong submission run as real notebooks. The other wrong submissions
-(autograder.mutants.p01_sklearn.WRONG, shared with `autograder ci`) and the correct alternative styles run IN THIS
+(autograder.practicals.p01_sklearn.mutants.WRONG, shared with `autograder ci`) and the correct alternative styles run IN THIS
 PROCESS, the way the grader takes its snapshots: the notebook's code cells are executed in order in one
 namespace, and where a locked `check("01.q")` cell stands the real exporter writes that question's answers only
 (with the hidden inputs); the real checks then read each question's snapshot. Wrong results that no code edit
@@ -16,18 +16,18 @@ import nbformat
 import numpy as np
 import pytest
 
-from autograder import assignments
-from autograder.checks import p01_sklearn as ref
-from autograder.checks.api import Artifacts, threshold
-from autograder.checks.runner import run_checks
-from autograder.export import p01_sklearn as exporter
+from autograder import practicals
+from autograder.practicals.p01_sklearn import checks as ref
+from autograder.check_api import Artifacts, threshold
+from autograder.engine.check_runner import run_checks
+from autograder.practicals.p01_sklearn import in_kernel as exporter
 from autograder.grade import hidden_inputs
-from autograder.mutants.p01_sklearn import WRONG
+from autograder.practicals.p01_sklearn.mutants import WRONG
 from autograder.paths import REPO
-from conftest import assert_caught, grade_in_process as run_in_process
+from helpers import assert_caught, grade_in_process as run_in_process
 
 NAME = "01-sklearn"
-ASSIGNMENT = assignments.get(NAME)
+ASSIGNMENT = practicals.get(NAME)
 KEY = ASSIGNMENT.solution_notebook(REPO)
 QUESTIONS = {"01.regression": 4, "01.per_species": 3, "01.images_vs_data": 2, "01.two_pixels": 5,
              "01.all_pixels": 3, "01.split": 3, "01.sweep": 4, "01.test": 4}
@@ -71,7 +71,7 @@ def test_grade_cells_points_match_the_checks():
 def test_notebook_does_not_import_tensorflow():
     text = KEY.read_text()
     assert "tensorflow" not in text and "keras" not in text
-    assert not ASSIGNMENT.uses_tensorflow
+    assert not ASSIGNMENT.tensorflow
 
 
 def test_unshuffled_split_graded_for_real_loses_points_at_the_split_only(tmp_path):

@@ -1,7 +1,7 @@
 """Practical 02 graded end to end: answer key, blank release, wrong and hostile submissions, other correct styles.
 
 The answer key, the blank release and two wrong submissions run as real notebooks. Every other variant (the
-mutants of autograder.mutants.p02_graphs, shared with `autograder ci`, and the correct alternative styles) runs
+mutants of autograder.practicals.p02_graphs.mutants, shared with `autograder ci`, and the correct alternative styles) runs
 IN THIS PROCESS, the way the grader takes its snapshots: the notebook's code cells are executed in order in one
 namespace, and where a locked `check("02.q")` cell stands the real exporter writes that question's answers only
 (with the hidden inputs); the real checks then read each question's snapshot. The whole notebook takes about a
@@ -16,18 +16,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder import assignments
-from autograder.checks import p02_graphs as checks
-from autograder.checks.api import Artifacts
-from autograder.checks.runner import run_checks
-from autograder.export import p02_graphs as exporter
+from autograder import practicals
+from autograder.practicals.p02_graphs import checks
+from autograder.check_api import Artifacts
+from autograder.engine.check_runner import run_checks
+from autograder.practicals.p02_graphs import in_kernel as exporter
 from autograder.grade import hidden_inputs
-from autograder.mutants.p02_graphs import WRONG
+from autograder.practicals.p02_graphs.mutants import WRONG
 from autograder.paths import REPO
-from conftest import assert_caught, grade_in_process as run_in_process
+from helpers import assert_caught, grade_in_process as run_in_process
 
 NAME = "02-graphs"
-A = assignments.get(NAME)
+A = practicals.get(NAME)
 KEY = A.solution_notebook(REPO)
 HIDDEN = hidden_inputs(A)
 

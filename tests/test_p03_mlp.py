@@ -23,18 +23,18 @@ import nbformat
 import numpy as np
 import pytest
 
-from autograder import assignments
-from autograder.checks.api import THRESHOLDS, Artifacts
-from autograder.checks.runner import run_checks
-from autograder.export import p03_mlp as exporter
-from autograder.export.common import Exporter
+from autograder import practicals
+from autograder.check_api import Artifacts
+from autograder.engine.check_runner import run_checks
+from autograder.practicals.p03_mlp import in_kernel as exporter
+from autograder.engine.in_kernel import Exporter
 from autograder.grade import grade_notebook, hidden_inputs
-from autograder.mutants import p03_mlp as mutants
+from autograder.practicals.p03_mlp import mutants
 from autograder.paths import REPO
-from conftest import edit_keras, mutate, not_passed
+from helpers import edit_keras, mutate, not_passed
 
 NAME = "03-mlp"
-A = assignments.get(NAME)
+A = practicals.get(NAME)
 KEY = A.solution_notebook(REPO)
 HIDDEN = hidden_inputs(A)
 MODELS = exporter.KERAS_MODELS
@@ -225,7 +225,7 @@ def test_blank_release_scores_zero_and_is_graded(graded_blank):
 def test_thresholds_are_calibrated():
     from autograder import calibrate
 
-    table = json.loads((THRESHOLDS / f"{NAME}.json").read_text())
+    table = json.loads(A.thresholds.read_text())
     assert calibrate.file_problems(table) == []
     assert set(table) == {"_provenance"} | ACCURACY and len(table["_provenance"]["seeds"]) >= 5
 
@@ -297,7 +297,7 @@ def test_correct_alternatives_score_full_marks(key, data, tmp_path, monkeypatch,
 
 # -- wrong submissions without retraining ------------------------------------------------------
 
-# what each mutant does to the hand-written training, measured on real runs (see autograder/mutants/p03_mlp.py)
+# what each mutant does to the hand-written training, measured on real runs (see autograder/practicals/p03_mlp/mutants.py)
 STATE = {
     "preprocess-float64": dict(by_hand="crashed"),     # tf.matmul(float64 x, float32 W1) raises at step 1
     "labels-not-one-hot": dict(by_hand="crashed"),     # shapes (n,) and (n, 10) do not broadcast

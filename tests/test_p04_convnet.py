@@ -10,17 +10,17 @@ import shutil
 import numpy as np
 import pytest
 
-from autograder import assignments
-from autograder.checks.api import Artifacts
-from autograder.checks.runner import run_checks
-from autograder.export.common import Exporter
-from autograder.export.p04_convnet import public_raw_images
+from autograder import practicals
+from autograder.check_api import Artifacts
+from autograder.engine.check_runner import run_checks
+from autograder.engine.in_kernel import Exporter
+from autograder.practicals.p04_convnet.in_kernel import public_raw_images
 from autograder.grade import grade_notebook, hidden_inputs
 from autograder.paths import REPO
-from conftest import edit_keras, mutate, not_passed
+from helpers import edit_keras, mutate, not_passed
 
 NAME = "04-convnet"
-A = assignments.get(NAME)
+A = practicals.get(NAME)
 KEY = A.solution_notebook(REPO)
 MODULE = A.checks_module
 QUESTIONS = {"04.dense", "04.inputs", "04.filter", "04.params", "04.model", "04.train", "04.learned"}
@@ -87,7 +87,7 @@ def build(filters=(16, 32), kernel=3, padding="valid", pool=True, relu="after_po
 
 def with_model(folder, hidden, model):
     """Export ``model`` and what depends on it (filters, feature maps) over a copy of the key's files."""
-    from autograder.export import p04_convnet
+    from autograder.practicals.p04_convnet import in_kernel as p04_convnet
 
     ns = {"model": model, "first_layer_filters": ref_filters, "feature_maps": ref_maps}
     p04_convnet.export(Exporter(ns, folder, hidden))  # other names are missing: their key files stay
@@ -124,7 +124,7 @@ def _convolve(image, kernel, flip=False, mode="valid"):
 
 
 def filter_outputs(hidden, **kw):
-    from autograder.export.p04_convnet import public_filter_inputs
+    from autograder.practicals.p04_convnet.in_kernel import public_filter_inputs
 
     image, kernel = public_filter_inputs()
     return both(write("convolve_public", _convolve(image, kernel, **kw)),
@@ -137,7 +137,7 @@ def _preprocess_wrong(raw, scale=False, channel=True):
 
 
 def preprocess_outputs(hidden, **kw):
-    from autograder.export.p04_convnet import public_raw_images
+    from autograder.practicals.p04_convnet.in_kernel import public_raw_images
 
     return both(write("preprocess_public", _preprocess_wrong(public_raw_images(), **kw)),
                 write("preprocess_hidden", _preprocess_wrong(hidden["raw"], **kw)))
@@ -344,7 +344,7 @@ def test_feature_maps_after_pooling_lose_points(key_run, tmp_path, hidden):
         return ref_maps(model, image).reshape(13, 2, 13, 2, -1).max(axis=(1, 3))
 
     def change(folder):
-        from autograder.export import p04_convnet
+        from autograder.practicals.p04_convnet import in_kernel as p04_convnet
         ns = {"model": model, "feature_maps": pooled, "first_layer_filters": ref_filters}
         p04_convnet.export(Exporter(ns, folder, hidden))
 

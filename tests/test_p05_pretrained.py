@@ -14,17 +14,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder import assignments
-from autograder.checks.api import Artifacts
-from autograder.checks.runner import run_checks
+from autograder import practicals
+from autograder.check_api import Artifacts
+from autograder.engine.check_runner import run_checks
 from autograder.grade import grade_notebook, hidden_inputs
-from autograder.models import (FEATURE_DIM, FEATURE_LAYER, IMAGENET_FILES, PRETRAIN_CLASSES, fashion_base_path,
-                               how_to_get_imagenet, imagenet_available, imagenet_missing, link_imagenet)
+from autograder.datasets import IMAGENET, IMAGENET_FILES, how_to_get_imagenet, imagenet_missing
+from autograder.models import FEATURE_DIM, FEATURE_LAYER, PRETRAIN_CLASSES, fashion_base_path
 from autograder.paths import REPO
-from conftest import edit_keras, mutate, not_passed
+from helpers import edit_keras, mutate, not_passed
 
 NAME = "05-pretrained"
-A = assignments.get(NAME)
+A = practicals.get(NAME)
 KEY = A.solution_notebook(REPO)
 IMAGENET_CHECKS = {"imagenet_top5_photos", "imagenet_features"}
 TOTAL = 32
@@ -38,7 +38,7 @@ def lost(results) -> set[str]:
 
 
 def skipped_expected() -> set[str]:
-    return set() if imagenet_available() else IMAGENET_CHECKS
+    return set() if not imagenet_missing() else IMAGENET_CHECKS
 
 
 # -- the answer key and the blank release ----------------------------------------------------------
@@ -71,7 +71,7 @@ def test_blank_release_scores_zero_and_is_graded(graded_blank):
 def test_grade_cell_points_match_the_checks():
     import nbformat
 
-    from autograder.checks.runner import list_checks
+    from autograder.engine.check_runner import list_checks
 
     points = {}
     for c in list_checks(A.checks_module):
@@ -308,7 +308,7 @@ def test_wrong_submission_loses_points_at_the_intended_check(recheck, edit, expe
 
 
 def test_messages_say_expected_and_got(recheck):
-    results, _ = recheck(WRONG[0][1])
+    results, _ = recheck(dict((w[0], w[1]) for w in WRONG)["preprocess-to-0-1"])
     messages = {c.name: c.message for c in results}
     assert "expected InceptionV3's scaling to [-1, 1]" in messages["preprocess_range"]
     assert "from 0 to 1" in messages["preprocess_range"]
@@ -473,7 +473,7 @@ def _run_loading_cell(capsys):
 def test_notebook_loads_imagenet_weights_from_keras_cache(fake_imagenet, keras_home_at, capsys):
     home, source = fake_imagenet
     keras_home_at(home)
-    assert imagenet_available() and imagenet_missing() == []
+    assert imagenet_missing() == []
     ns, _ = _run_loading_cell(capsys)
     assert ns["IMAGENET"] is True
     assert ns["CLASS_NAMES"][:2] == ["fake_class_0", "fake_class_1"]
@@ -544,23 +544,25 @@ def test_imagenet_checks_grade_with_the_weights_and_skip_without(fake_imagenet, 
     assert all("missing: " in m for _, m in skipped.values())
 
 
-def test_kernel_gets_the_graders_imagenet_files(fake_imagenet, tmp_path):
+def test_kernel_gets_the_graders_imagenet_files(fake_imagenet, tmp_path, monkeypatch):
     home, _ = fake_imagenet
+    monkeypatch.setenv("KERAS_HOME", str(home))
     kernel = tmp_path / "kernel" / ".keras"
-    assert link_imagenet(kernel, home=home) == [n for n, _, _ in IMAGENET_FILES]
+    assert IMAGENET.provide(kernel, binds=None) == [n for n, _, _ in IMAGENET_FILES]
     assert all((kernel / "models" / n).resolve() == (home / "models" / n).resolve() for n, _, _ in IMAGENET_FILES)
     binds = {}
     sandboxed = tmp_path / "sandboxed" / ".keras"
-    assert link_imagenet(sandboxed, binds=binds, home=home) == [n for n, _, _ in IMAGENET_FILES]
+    assert IMAGENET.provide(sandboxed, binds=binds) == [n for n, _, _ in IMAGENET_FILES]
     assert binds == {sandboxed / "models" / n: (home / "models" / n).resolve() for n, _, _ in IMAGENET_FILES}
-    assert link_imagenet(tmp_path / "other", home=tmp_path / "no-weights") == []
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "no-weights"))
+    assert IMAGENET.provide(tmp_path / "other", binds=None) == []   # optional: the checks that need it are skipped
 
 
 def test_graded_kernel_reads_the_graders_imagenet_files(tmp_path, monkeypatch):
     """execute.py hands the grader's ImageNet files to the kernel's own Keras cache (sandboxed: read-only binds)."""
     import nbformat
 
-    from autograder.execute import execute
+    from autograder.engine.execute import execute
 
     home = tmp_path / "grader-keras"
     (home / "models").mkdir(parents=True)

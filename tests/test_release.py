@@ -6,11 +6,11 @@ import shutil
 import nbformat
 import pytest
 
-from autograder import assignments
+from autograder import practicals
 from autograder.paths import REPO
 from autograder.release import release
 
-FINISHED = [a for a in assignments.REGISTRY if (REPO / "source" / a / f"{a}.ipynb").exists()]
+FINISHED = [a for a in practicals.REGISTRY if (REPO / "source" / a / f"{a}.ipynb").exists()]
 
 
 @pytest.fixture(scope="module")

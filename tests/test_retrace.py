@@ -15,15 +15,16 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import assignments, retrace, sandbox
-from autograder.checks.api import Artifacts
-from autograder.checks.runner import run_checks
+from autograder import practicals
+from autograder.engine import retrace, sandbox
+from autograder.check_api import Artifacts
+from autograder.engine.check_runner import run_checks
 from autograder.grade import hidden_inputs
 from autograder.paths import REPO
-from conftest import grade_in_process, mutate
+from helpers import grade_in_process, mutate
 
 NAME = "02-graphs"
-A = assignments.get(NAME)
+A = practicals.get(NAME)
 KEY = A.solution_notebook(REPO)
 HIDDEN = hidden_inputs(A)
 SANDBOXED = sandbox.available()[0]
@@ -172,8 +173,3 @@ def test_a_real_kernel_forging_its_graph_export_is_judged_on_the_graph_it_wrote(
     assert by_name["total_error_is_vectorised"].status == "failed"
     assert "loop" in by_name["total_error_is_vectorised"].message
 
-
-def test_the_re_trace_names_the_final_snapshot_as_the_engine_does():
-    from autograder import execute
-
-    assert retrace.FINAL == execute.FINAL

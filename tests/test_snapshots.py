@@ -10,12 +10,12 @@ import sys
 import nbformat
 import pytest
 
-from autograder import assignments
-from autograder.execute import build_run_notebook, export_plan
+from autograder import practicals
+from autograder.engine.assemble import build_run_notebook, export_plan
 from autograder.grade import grade_notebook, hidden_inputs
 from autograder.paths import REPO
 
-A = assignments.get("02-graphs")
+A = practicals.get("02-graphs")
 KEY = A.solution_notebook(REPO)
 GRADIENT_POINTS = 4  # the four checks of 02.gradient
 
@@ -92,15 +92,15 @@ def test_hidden_inputs_reach_the_kernel_only_in_the_cells_of_their_questions(tmp
 
 
 def test_sleeping_notebook_stops_at_the_wall_clock_and_is_retried_once_on_a_saturated_host(tmp_path, monkeypatch):
-    import autograder.execute as execute
+    from autograder.engine import limits
 
-    monkeypatch.setattr(execute.os, "getloadavg", lambda: (99.0, 99.0, 99.0))
+    monkeypatch.setattr(limits.os, "getloadavg", lambda: (99.0, 99.0, 99.0))
     path = tmp_path / "01-sklearn.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import time\ntime.sleep(600)")]), path)
     result = grade_notebook(path, timeout_s=3)
     assert result.status == "timeout"
     assert "wall clock" in result.reason, result.reason
-    assert result.timings["first_execute_s"] >= execute.wall_backstop(3)
+    assert result.timings["first_execute_s"] >= limits.wall_backstop(3)
     assert result.timings["cpu_s"] < 3
     assert any("run once more" in n for n in result.notes)
 
@@ -111,7 +111,7 @@ def run_python(*args, env=None):
 
 
 def test_checks_fail_under_python_O_and_the_grader_refuses_it(tmp_path):
-    code = ("from autograder.checks.api import expect_close, CheckFailure\n"
+    code = ("from autograder.check_api import expect_close, CheckFailure\n"
             "try:\n    expect_close(1.0, 2.0, 'x')\nexcept CheckFailure as e:\n    print('caught', e)\n")
     proc = run_python("-O", "-c", code)
     assert "caught x: got 1, expected 2" in proc.stdout, proc.stderr
@@ -148,13 +148,13 @@ def test_hidden_inputs_depend_on_the_course_secret(monkeypatch, secret):
     assert other.shape != mine.shape or not (other == mine).all()
 
 
-@pytest.mark.parametrize("name", list(assignments.REGISTRY))
+@pytest.mark.parametrize("name", list(practicals.REGISTRY))
 def test_checks_modules_fail_explicitly_never_by_bare_assert(name):
     """A bare assert vanishes under python -O in a module pytest did not rewrite: checks use expect(...)."""
     import ast
     import importlib
 
-    path = importlib.import_module(assignments.get(name).checks_module).__file__
+    path = importlib.import_module(practicals.get(name).checks_module).__file__
     tree = ast.parse(open(path).read())
     asserts = [node.lineno for node in ast.walk(tree) if isinstance(node, ast.Assert)]
     assert asserts == [], f"{path}: bare assert on lines {asserts}"

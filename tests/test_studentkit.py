@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from autograder import assignments
-from autograder.checks.runner import list_checks
+from autograder import practicals
+from autograder.engine.check_runner import list_checks
 from autograder.paths import REPO
 from autograder.studentkit import build, public_source
 
@@ -20,11 +20,12 @@ def kit(tmp_path_factory):
 
 def test_the_kit_holds_no_hidden_check_no_generator_and_no_grading_engine(kit):
     files = {p.relative_to(kit / "autograder").as_posix() for p in (kit / "autograder").rglob("*.py")}
-    for engine in ("grade.py", "execute.py", "sandbox.py", "batch.py", "retrace.py", "calibrate.py", "ci.py",
-                   "checks/isolated.py", "mutants/__init__.py", "secret.py"):
+    for engine in ("grade.py", "engine/execute.py", "engine/sandbox.py", "engine/kernels.py", "batch.py",
+                   "engine/retrace.py", "calibrate.py", "ci.py", "engine/check_worker.py", "mutants.py", "secret.py"):
         assert engine not in files
-    for a in assignments.REGISTRY.values():
-        source = (kit / "autograder" / "checks" / f"{a.module}.py").read_text()
+    assert not {f for f in files if f.endswith("/mutants.py")}
+    for a in practicals.REGISTRY.values():
+        source = (kit / "autograder" / "practicals" / a.package / "checks.py").read_text()
         names = {n.name for n in ast.walk(ast.parse(source)) if isinstance(n, ast.FunctionDef)}
         checks = list_checks(a.checks_module)
         assert {f"test_{c.name}" for c in checks if c.hidden} & names == set()
@@ -34,7 +35,7 @@ def test_the_kit_holds_no_hidden_check_no_generator_and_no_grading_engine(kit):
 
 def test_a_definition_used_only_by_hidden_checks_is_cut():
     source = '''
-from autograder.checks.api import check
+from autograder.check_api import check
 
 def only_hidden():
     return 1
@@ -61,7 +62,7 @@ def test_self_checks_from_the_student_kit_pass_on_the_answer_key(kit):
     """The 02 answer key run with the student kit on the path: every public check passes, hidden ones counted."""
     import nbformat
 
-    nb = nbformat.read(assignments.get("02-graphs").solution_notebook(REPO), as_version=4)
+    nb = nbformat.read(practicals.get("02-graphs").solution_notebook(REPO), as_version=4)
     code = "\n\n".join(c.source for c in nb.cells if c.cell_type == "code")
     script = ("import autograder, matplotlib\nmatplotlib.use('Agg')\nprint('KIT', autograder.__file__)\n"
               "from autograder.selfcheck import check as _check\n"
@@ -71,7 +72,7 @@ def test_self_checks_from_the_student_kit_pass_on_the_answer_key(kit):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert f"KIT {kit}" in proc.stdout
     assert "✗" not in proc.stdout and "!" not in proc.stdout.replace("!=", ""), proc.stdout
-    public = [c for c in list_checks("autograder.checks.p02_graphs") if not c.hidden]
+    public = [c for c in list_checks("autograder.practicals.p02_graphs.checks") if not c.hidden]
     assert proc.stdout.count("✓") == len(public)
-    hidden = [c for c in list_checks("autograder.checks.p02_graphs") if c.hidden and c.question == "02.numpy"]
+    hidden = [c for c in list_checks("autograder.practicals.p02_graphs.checks") if c.hidden and c.question == "02.numpy"]
     assert f"+ {len(hidden)} hidden check(s)" in proc.stdout

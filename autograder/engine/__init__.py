@@ -1,0 +1,1 @@
+"""The engine: notebook assembly, sandbox, kernels, limits, artifacts, checks; one module per job."""

@@ -1,0 +1,240 @@
+"""Kernels: start one in a job folder (sandboxed, preamble run) before its submission is known; keep warm ones
+in a ``KernelPool``; the worker process that drives a kernel with nbclient (``python -m autograder.engine.kernels``).
+
+The grader starts a worker process per job; the kernel is the worker's child. The worker runs the preamble,
+waits for the submission (``go``), runs its cells and moves each snapshot out of the kernel's reach.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import psutil
+
+from autograder import datasets
+from autograder.engine import sandbox
+from autograder.engine.artifacts import FINAL, SNAPSHOTS, take_snapshot
+from autograder.engine.assemble import KERNEL_NAME, ONLY_PLACEHOLDER, preamble_source
+from autograder.engine.limits import kill_tree, process_tree
+from autograder.practicals import Practical
+
+# Numerics flags of every kernel (results report them as they are here).
+KERNEL_FLAGS = {"PYTHONHASHSEED": "0", "TF_ENABLE_ONEDNN_OPTS": "0"}   # oneDNN off: also silences TF's start-up
+
+
+def kernel_env(job: Path, work: Path, device: str) -> dict:
+    """A scrubbed environment: nothing from the grader's environment but what the kernel needs."""
+    env = {
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
+        "HOME": str(work),
+        "LANG": "C.UTF-8",
+        "KERAS_HOME": str(work / ".keras"),
+        "MPLBACKEND": "Agg",
+        **KERNEL_FLAGS,
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "JUPYTER_PATH": str(job / "jupyter"),
+        "JUPYTER_RUNTIME_DIR": str(job / "runtime"),
+        "JUPYTER_CONFIG_DIR": str(job / "jupyter-config"),
+        "IPYTHONDIR": str(work / ".ipython"),
+        "MPLCONFIGDIR": str(work / ".matplotlib"),
+    }
+    if device == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    for key in ("PYTHONPATH", "KERAS_BACKEND"):  # the kit itself may be on PYTHONPATH (not installed)
+        if key in os.environ:
+            env[key] = os.environ[key]
+    return env
+
+
+KERNEL_ARGV = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+
+
+def write_kernelspec(job: Path, argv: list[str]) -> None:
+    spec = job / "jupyter" / "kernels" / KERNEL_NAME
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": argv, "display_name": "Python 3 (autograder)", "language": "python",
+    }))
+
+
+@dataclass
+class Job:
+    """A kernel started (and its preamble run) before the submission it will run is known."""
+
+    key: tuple
+    folder: Path
+    work: Path
+    proc: subprocess.Popen
+    sandboxed: bool
+    why: str
+    user: object = None   # sandbox.KernelUser: the kernel's own user id, held until the kernel is gone
+
+    def discard(self) -> None:
+        kill_tree(process_tree(psutil.Process(self.proc.pid)) if self.proc.poll() is None else [])
+        self.release_user()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def release_user(self) -> None:
+        if self.user is not None:
+            self.user.release()
+            self.user = None
+
+
+def job_key(assignment: Practical, seed: int, device: str, hide, keep: Path | None, isolate: bool) -> tuple:
+    """What a warm kernel must match to take a submission: the same preamble, folders hidden, sandbox."""
+    paths = {Path(p).resolve() for p in hide}
+    outermost = frozenset(p for p in paths if not any(p != q and p.is_relative_to(q) for q in paths))
+    return assignment.name, seed, device, outermost, keep, isolate
+
+
+def start_job(assignment: Practical, *, seed: int, device: str = "cpu", hide=(),
+              keep: Path | None = None, isolate: bool = True, timeout_s: float | None = None) -> Job:
+    """Start a kernel for ``assignment`` in a fresh job folder and run the preamble (imports, seeds)."""
+    key = job_key(assignment, seed, device, hide, keep, isolate)
+    job = Path(tempfile.mkdtemp(prefix="ag-job-", dir=keep))
+    (job / "owner.pid").write_text(str(os.getpid()))  # batch.clean_stale_jobs removes it once this process is gone
+    work, runtime = job / "work", job / "runtime"
+    for folder in (work, runtime, work / ".ipython", work / ".matplotlib"):
+        folder.mkdir()
+    sandboxed, why = sandbox.available() if isolate else (False, "sandbox not requested")
+    data_binds = {}
+    for name in assignment.datasets:  # read-only binds in the sandbox, symlinks outside it
+        datasets.get(name).provide(work / ".keras", binds=data_binds if sandboxed else None)
+    user = None
+    if sandboxed:
+        limit = int((timeout_s or assignment.timeout_s) * 4) + 60
+        user = sandbox.claim_user()
+        argv = sandbox.kernel_command(KERNEL_ARGV, work=work, runtime=runtime, hide=list(hide), data_binds=data_binds,
+                                      limits=sandbox.Limits(cpu_s=limit, uid=user.uid), device=device)
+        sandbox.prepare(job, work, runtime, uid=user.uid)
+    else:
+        if isolate:
+            sandbox.warn_unavailable(why)
+        argv = KERNEL_ARGV
+    write_kernelspec(job, argv)
+    (job / "job.json").write_text(json.dumps({"ipc": sandboxed, "preamble": preamble_source(assignment, seed, device)}))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "autograder.engine.kernels", str(job)],
+        cwd=work, env=kernel_env(job, work, device), start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=open(job / "worker.log", "wb"),
+    )
+    return Job(key, job, work, proc, sandboxed, why, user)
+
+
+async def _drive(job: Path, client, preamble) -> object:
+    """Start the kernel, run the preamble, wait for the submission ("go"), then run its cells."""
+    from jupyter_core.utils import ensure_async
+
+    parent = os.getppid()
+    client.reset_execution_trackers()
+    async with client.async_setup_kernel():
+        await client.async_wait_for_reply(await ensure_async(client.kc.kernel_info()))
+        await client.async_execute_cell(preamble, 0, execution_count=1)
+        (job / "ready").touch()
+        while not (job / "go").exists():
+            if os.getppid() != parent:  # the grader is gone: nothing will come
+                return None
+            await asyncio.sleep(0.02)
+        run = nbformat.read(job / "run.ipynb", as_version=4)
+        run.cells[0] = preamble
+        client.nb = run
+        for index, cell in enumerate(run.cells[1:], start=1):
+            role = cell.metadata.get("ag_role")
+            if role == "export":  # the final export takes only the questions whose check cell did not run
+                missing = [q for q in cell.metadata["ag_questions"] if not (job / SNAPSHOTS / q).is_dir()]
+                if not missing:
+                    break
+                cell.source = cell.source.replace(ONLY_PLACEHOLDER, repr(missing))
+            await client.async_execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
+            if role == "snapshot":
+                take_snapshot(job, cell.metadata["ag_out"], cell.metadata["ag_question"])
+            elif role == "export":
+                take_snapshot(job, cell.metadata["ag_out"], FINAL)
+    return client.nb
+
+
+def _worker(job: Path) -> int:
+    from jupyter_client.manager import AsyncKernelManager
+    from nbclient import NotebookClient
+    from nbclient.exceptions import DeadKernelError
+
+    settings = json.loads((job / "job.json").read_text())
+    preamble = nbformat.v4.new_code_cell(settings["preamble"], metadata={"ag_role": "preamble"})
+    km = AsyncKernelManager(kernel_name=KERNEL_NAME, connection_file=str(job / "runtime" / "kernel.json"))
+    if settings["ipc"]:  # the sandboxed kernel has no network, not even loopback: talk over unix sockets
+        km.transport = "ipc"
+        km.ip = str(job / "runtime" / "kernel")
+    client = NotebookClient(nbformat.v4.new_notebook(cells=[preamble]), km=km, kernel_name=KERNEL_NAME,
+                            allow_errors=True, timeout=None, startup_timeout=120, record_timing=False,
+                            resources={"metadata": {"path": os.getcwd()}})
+    outcome: dict = {"error": "", "cell_errors": []}
+    nb = None
+    try:
+        nb = asyncio.run(_drive(job, client, preamble))
+        if nb is None:
+            return 0
+    except DeadKernelError:
+        outcome["error"] = "the kernel died while running the notebook (it exited or crashed)"
+    except Exception as e:  # nbclient/kernel failures are results too
+        outcome["error"] = f"the notebook could not be executed: {type(e).__name__}: {str(e)[:300]}"
+    nb = client.nb
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                role = cell.metadata.get("ag_role")
+                where = f"cell {cell.metadata['ag_index'] + 1}" if role is None else f"the grader's {role} cell"
+                lines = [ln.strip() for ln in str(out.get("evalue", "")).splitlines() if ln.strip()]
+                if lines and lines[0] == "in user code:":
+                    lines = lines[-1:]
+                outcome["cell_errors"].append(f"{where} raised {out.get('ename')}" + (f": {lines[0][:200]}" if lines else ""))
+    nbformat.write(nb, job / "executed.ipynb")
+    (job / "outcome.json").write_text(json.dumps(outcome))
+    return 0
+
+
+
+class KernelPool:
+    """Warm kernels, one per (assignment, seed, device, ...) key: ``with KernelPool() as pool: ...``.
+
+    A batch worker keeps one, so its next submission never waits for kernel start-up and heavy imports; when a
+    submission of another assignment comes, the other warm kernels are discarded. Closing discards them all.
+    """
+
+    def __init__(self):
+        self._warm: dict[tuple, Job] = {}
+
+    def take(self, key: tuple) -> Job | None:
+        job = self._warm.pop(key, None)
+        self.close()
+        if job is not None and job.proc.poll() is not None:  # it died while waiting
+            job.discard()
+            return None
+        return job
+
+    def put(self, job: Job) -> None:
+        self.close()
+        self._warm[job.key] = job
+
+    def close(self) -> None:
+        for job in self._warm.values():
+            job.discard()
+        self._warm.clear()
+
+    def __enter__(self) -> "KernelPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+if __name__ == "__main__":
+    sys.exit(_worker(Path(sys.argv[1])))

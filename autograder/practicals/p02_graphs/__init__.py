@@ -1,0 +1,1 @@
+"""Practical 02-graphs: declaration (practical.toml), in-kernel export, checks, thresholds, mutants."""

@@ -1,0 +1,583 @@
+"""Checks of practical 05 (pretrained networks: InceptionV3, feature extraction, transfer, fine-tuning).
+
+References are computed here: InceptionV3's preprocessing (``tf.image.resize`` then ``x / 127.5 - 1``), the
+top-5 of a probability matrix, and the features of the kit's shipped network (``autograder.models``) at its
+cut layer. The exported Keras models are reloaded in safe mode and measured on the official Fashion-MNIST test
+split of the transfer classes, which never enters the student's kernel.
+
+Checks that need InceptionV3's ImageNet weights call ``pytest.skip`` (status "skipped", counted neither for nor
+against the student) when the grader's Keras cache lacks them; when the grader has them, execute.py provides
+the same files to the kernel, so a notebook that still ran without them has failed to use them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from autograder.check_api import (MissingAnswer, check, expect, expect_calibrated, expect_equal,
+                                   expect_shape, fmt)
+from autograder.practicals.p05_pretrained.in_kernel import PUBLIC_SEED  # the kernel draws the same
+
+ASSIGNMENT = "05-pretrained"
+SIZE = 299
+N_PHOTOS = 2
+FEATURES_INCEPTION = 2048
+PREPROCESS_TOL = 0.05        # mean |difference| in [-1, 1] units: another bilinear resize (PIL, cv2) is within it
+TOP5_RTOL = 1e-6             # the probabilities come from the same array: only float32/64 rounding
+IMAGENET_P_TOL = 0.05        # top-1 probability against the grader's InceptionV3
+IMAGENET_FEATURE_TOL = 0.05  # relative mean |difference| of the avg_pool features
+
+
+def make_hidden(rng):
+    """Other inputs, each built to defeat a shortcut that the public ones let pass:
+
+    - images: 3 of them (public: 2 photos), 150x180, taller-than-wide ratio unlike the 427x640 photos, blocky so
+      that any bilinear resize agrees; pixel values only in 40..199, while the photos span 0..255: a scaling by
+      the batch's own range ((x - min) / (max - min) * 2 - 1, or x / x.max()) instead of x / 127.5 - 1 gives
+      other values, and a batch size or image size written as the photos' fails.
+    - probs: 7 rows (public: 4), drawn anew: a top5 written for 4 rows, or that sorts one row only, fails.
+    """
+    small = rng.integers(40, 200, size=(3, 15, 18, 3))
+    images = np.repeat(np.repeat(small, 10, axis=1), 10, axis=2).astype(np.uint8)   # (3, 150, 180, 3)
+    probs = rng.dirichlet(np.full(1000, 0.05), size=7).astype(np.float32)
+    return {"images": images, "probs": probs}
+
+
+def public_probs():
+    """The exporter's public probabilities (same seed): 4 rows of 1000, well separated, unlike random weights'."""
+    return np.random.default_rng(PUBLIC_SEED).dirichlet(np.full(1000, 0.05), size=4).astype(np.float32)
+
+
+# -- references -------------------------------------------------------------------------------
+
+def preprocess_ref(images) -> np.ndarray:
+    import tensorflow as tf
+
+    x = tf.image.resize(tf.cast(np.asarray(images), tf.float32), (SIZE, SIZE)).numpy()
+    return x / 127.5 - 1.0
+
+
+def photos() -> np.ndarray:
+    from sklearn.datasets import load_sample_images
+
+    return np.stack(load_sample_images().images)
+
+
+def top5_ref(probs):
+    idx = np.argsort(-np.asarray(probs), axis=1, kind="stable")[:, :5]
+    return idx, np.take_along_axis(np.asarray(probs), idx, axis=1)
+
+
+def shipped_base():
+    import keras
+
+    from autograder.models import fashion_base_path
+
+    return keras.saving.load_model(fashion_base_path(), compile=False, safe_mode=True)
+
+
+def reference_extractor(art):
+    def build():
+        import keras
+
+        from autograder.models import FEATURE_LAYER
+
+        base = shipped_base()
+        return keras.Model(base.inputs, base.get_layer(FEATURE_LAYER).output)
+
+    return art.cached("ref_extractor", build)
+
+
+def shipped_weights(art) -> dict:
+    """The shipped base's conv kernels and biases by shape: (3,3,1,32), (32,), (3,3,32,64), (64,)."""
+    def build():
+        base = shipped_base()
+        return {layer: [np.asarray(w) for w in base.get_layer(layer).get_weights()] for layer in ("conv1", "conv2")}
+
+    return art.cached("shipped_weights", build)
+
+
+def transfer_test(art):
+    """Test images (n, 28, 28) float32 0..255 and labels 0..4 of the transfer classes (official test split)."""
+    def build():
+        from autograder.data import load_fashion_mnist
+        from autograder.models import TRANSFER_CLASSES
+
+        x, y = load_fashion_mnist("test")
+        keep = np.isin(y, TRANSFER_CLASSES)
+        return x[keep].astype(np.float32), np.searchsorted(TRANSFER_CLASSES, y[keep])
+
+    return art.cached("transfer_test", build)
+
+
+def train_lookup(art) -> dict:
+    """Fashion-MNIST training images (bytes) -> class, to see which classes a submission trained on."""
+    def build():
+        from autograder.data import load_fashion_mnist
+
+        x, y = load_fashion_mnist("train")
+        return {img.tobytes(): int(c) for img, c in zip(x, y)}
+
+    return art.cached("train_lookup", build)
+
+
+def feed(model, x: np.ndarray) -> np.ndarray:
+    """``x`` (n, 28, 28) reshaped to the model's declared input: (28, 28, 1), (28, 28) or (784,)."""
+    shape = tuple(model.inputs[0].shape[1:])
+    if len(model.inputs) != 1:
+        raise MissingAnswer(f"the model has {len(model.inputs)} inputs, expected one (the images)", raised=False)
+    target = tuple(d if d is not None else -1 for d in shape)
+    try:
+        return x.reshape((len(x),) + target)
+    except ValueError:
+        raise MissingAnswer(f"the model takes inputs of shape {(None,) + shape}, expected 28x28 images "
+                            "(None, 28, 28, 1)", raised=False) from None
+
+
+def predict(art, name: str) -> np.ndarray:
+    def build():
+        model = art.model(name)
+        x, _ = transfer_test(art)
+        out = np.asarray(model.predict(feed(model, x), batch_size=1000, verbose=0))
+        if out.ndim != 2 or out.shape[1] != 5:
+            raise MissingAnswer(f"{name} outputs shape {out.shape[1:]} per image, expected 5 class probabilities",
+                                raised=False)
+        return out
+
+    return art.cached(f"predict:{name}", build)
+
+
+def accuracy(art, name: str) -> float:
+    _, y = transfer_test(art)
+    return float(np.mean(np.argmax(predict(art, name), axis=1) == y))
+
+
+def own_feature_dim(art):
+    """The output size of the student's extractor (None when it is missing, unreadable or not flat)."""
+    try:
+        shape = tuple(art.model("extractor").outputs[0].shape)
+    except Exception:
+        return None
+    return int(shape[1]) if len(shape) == 2 and shape[1] is not None else None
+
+
+def weight_split(model) -> tuple[int, int]:
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    frozen = sum(int(np.prod(w.shape)) for w in model.non_trainable_weights)
+    return trainable, frozen
+
+
+def find_weight(model, shape):
+    """(variable, is_trainable) of the model's only weight of ``shape`` (the base's conv kernels are unique)."""
+    hits = [w for w in model.weights if tuple(w.shape) == tuple(shape)]
+    if len(hits) != 1:
+        return None, False
+    trainable_ids = {id(w) for w in model.trainable_weights}
+    return hits[0], id(hits[0]) in trainable_ids
+
+
+def as_shape(value):
+    return tuple(value) if isinstance(value, list) else value
+
+
+# -- 05.preprocess --------------------------------------------------------------------------------
+
+@check("05.preprocess", points=1)
+def test_preprocess_shape(art):
+    expect_shape(art.array("x_photos"), (N_PHOTOS, SIZE, SIZE, 3), "preprocess(photos)")
+
+
+@check("05.preprocess", points=1)
+def test_preprocess_range(art):
+    x = art.array("x_photos").astype(np.float64)
+    lo, hi = float(x.min()), float(x.max())
+    expect(-1.001 <= lo and hi <= 1.001 and lo < -0.5 and hi > 0.5, f"preprocess(photos) has values from {lo:.4g} to {hi:.4g}, expected InceptionV3's scaling to [-1, 1] "
+        "(x / 127.5 - 1, keras.applications.inception_v3.preprocess_input)")
+
+
+@check("05.preprocess", points=1)
+def test_preprocess_values(art):
+    got = art.array("x_photos").astype(np.float64)
+    expect_shape(got, (N_PHOTOS, SIZE, SIZE, 3), "preprocess(photos)")
+    diff = float(np.mean(np.abs(got - preprocess_ref(photos()))))
+    expect(diff <= PREPROCESS_TOL, f"preprocess(photos) differs from a bilinear resize to 299x299 then x / 127.5 - 1 "
+                                    f"by {diff:.4f} on average, expected at most {PREPROCESS_TOL}")
+
+
+@check("05.preprocess", points=1, hidden=True)
+def test_preprocess_other_images(art):
+    images = art.hidden("images")
+    got = art.array("preprocess_hidden").astype(np.float64)
+    expect_shape(got, (len(images), SIZE, SIZE, 3), f"preprocess of {len(images)} images of size 150x180")
+    diff = float(np.mean(np.abs(got - preprocess_ref(images))))
+    expect(diff <= PREPROCESS_TOL, f"preprocess on other images differs from the reference by {diff:.4f} "
+                                    f"on average, expected at most {PREPROCESS_TOL}")
+
+
+# -- 05.inception ---------------------------------------------------------------------------------
+
+@check("05.inception", points=2)
+def test_inception_cut(art):
+    full = art.json("inception")
+    s = art.json("inception_extractor")
+    expect_equal(as_shape(full["input_shape"]), (None, SIZE, SIZE, 3), "InceptionV3's input shape")
+    expect_equal(as_shape(full["output_shape"]), (None, 1000), "InceptionV3's output shape")
+    shape = as_shape(s["input_shape"])
+    expect(len(shape) == 4 and shape[3] == 3 and shape[1] in (None, SIZE) and shape[2] in (None, SIZE), f"inception_extractor's input shape is {shape}, expected (None, 299, 299, 3)")
+    out = as_shape(s["output_shape"])
+    expect(out == (None, FEATURES_INCEPTION), f"inception_extractor's output shape is {out} (its last layer: {s['last_layer']!r}), expected "
+        f"(None, {FEATURES_INCEPTION}): cut at the layer 'avg_pool', just before 'predictions'")
+    expect(s["last_layer_class"] == "GlobalAveragePooling2D", f"inception_extractor ends with a {s['last_layer_class']} layer ({s['last_layer']!r}), expected the "
+        "global average pooling 'avg_pool'")
+
+
+@check("05.inception", points=1)
+def test_photo_features_shape(art):
+    try:
+        x_photos_shape = tuple(art.array("x_photos").shape)
+    except MissingAnswer:
+        x_photos_shape = None
+    try:
+        got = art.array("photo_features")
+    except MissingAnswer:
+        if x_photos_shape != (N_PHOTOS, SIZE, SIZE, 3) and art.json("inception_extractor")["output_shape"] == [
+                None, FEATURES_INCEPTION]:
+            return  # x_photos has the wrong shape (lost at 05.preprocess): the extractor is right, not penalised twice
+        raise
+    expect_shape(got, (N_PHOTOS, FEATURES_INCEPTION), "photo_features")
+
+
+# -- 05.top5 --------------------------------------------------------------------------------------
+
+def _top5_arrays(art, idx_name, p_name, n, what):
+    idx, p = art.array(idx_name), art.array(p_name).astype(np.float64)
+    expect_shape(idx, (n, 5), f"the indices of {what}")
+    expect_shape(p, (n, 5), f"the probabilities of {what}")
+    expect(idx.dtype.kind in "iu" or np.all(idx == np.round(idx)), f"the indices of {what} are not integers")
+    return idx.astype(np.int64), p
+
+
+def _expect_sorted(p, what):
+    expect(np.all(np.diff(p, axis=1) <= 0), f"{what} is not sorted most probable first: got {p[0].round(6).tolist()} for the first row")
+    sums = p.sum(axis=1)
+    expect(np.all(sums <= 1 + 1e-4) and np.all(p >= 0), f"{what} sums to {sums.round(4).tolist()}, expected at most 1")
+
+
+@check("05.top5", points=1)
+def test_top5_sorted(art):
+    # only the grader's own probabilities: the photos' (top_idx, top_p) come from a locked cell that a wrong
+    # preprocess (05.preprocess) can make crash, and that mistake is not top5's
+    _, p = _top5_arrays(art, "top5_public_idx", "top5_public_p", 4, "top5(probs) of 4 rows")
+    _expect_sorted(p, "top5(probs) of 4 rows")
+
+
+@check("05.top5", points=1)
+def test_top5_is_top(art):
+    probs = public_probs().astype(np.float64)
+    idx, p = _top5_arrays(art, "top5_public_idx", "top5_public_p", len(probs), "top5(probs) of 4 rows")
+    expect(np.all((idx >= 0) & (idx < probs.shape[1])), f"top5 indices out of 0..999: {idx[0].tolist()}")
+    expect(np.allclose(np.take_along_axis(probs, idx, axis=1), p, rtol=TOP5_RTOL, atol=0), "the probabilities returned by top5 are not probs[row, indices]")
+    ref_idx, _ = top5_ref(probs)
+    expect(all(set(a) == set(b) for a, b in zip(idx.tolist(), ref_idx.tolist())), f"top5 of the first row gives the classes {sorted(idx[0].tolist())}, expected the five most probable "
+        f"{sorted(ref_idx[0].tolist())}")
+
+
+@check("05.top5", points=1, hidden=True)
+def test_top5_other_inputs(art):
+    probs = art.hidden("probs").astype(np.float64)
+    idx, p = _top5_arrays(art, "top5_hidden_idx", "top5_hidden_p", len(probs), "top5 of other probabilities")
+    ref_idx, ref_p = top5_ref(probs)
+    expect(np.array_equal(idx, ref_idx), f"top5 on other probabilities: got indices {idx[0].tolist()}, "
+                                          f"expected {ref_idx[0].tolist()} (first row)")
+    expect(np.allclose(p, ref_p, rtol=TOP5_RTOL, atol=0), "top5 on other probabilities: wrong probabilities")
+
+
+# -- 05.imagenet (needs the real weights) -----------------------------------------------------------
+
+def imagenet_reference(art):
+    """The grader's InceptionV3 with ImageNet weights: (probabilities, avg_pool features) of the photos."""
+    from autograder.datasets import imagenet_missing
+
+    missing = imagenet_missing()
+    if missing:
+        pytest.skip("needs InceptionV3's ImageNet weights, which are not in Keras' cache here "
+                    f"(missing: {', '.join(missing)}; autograder.datasets.how_to_get_imagenet() says how to get them)")
+
+    def build():
+        import keras
+
+        try:
+            model = keras.applications.InceptionV3(weights="imagenet")
+        except Exception as e:
+            return f"{type(e).__name__}: {str(e)[:200]}"
+        features = keras.Model(model.input, model.get_layer("avg_pool").output)
+        x = preprocess_ref(photos()).astype(np.float32)
+        return np.asarray(model.predict(x, verbose=0)), np.asarray(features.predict(x, verbose=0))
+
+    ref = art.cached("imagenet_reference", build)
+    if isinstance(ref, str):
+        pytest.skip(f"the grader could not load InceptionV3's ImageNet weights ({ref})")
+    return ref
+
+
+def _require_imagenet_in_kernel(art):
+    try:
+        loaded = art.json("imagenet_loaded")
+    except MissingAnswer:
+        loaded = None
+    expect(loaded is not False, "your notebook ran without the ImageNet weights (IMAGENET is False) although "
+                                 "they were in its Keras cache: load them with InceptionV3(weights='imagenet')")
+
+
+@check("05.imagenet", points=2)
+def test_imagenet_top5_photos(art):
+    probs, _ = imagenet_reference(art)
+    idx, p = _top5_arrays(art, "top_idx", "top_p", N_PHOTOS, "top5(probs) of the photos")
+    _require_imagenet_in_kernel(art)
+    ref_idx, ref_p = top5_ref(probs)
+    expect(np.array_equal(idx[:, 0], ref_idx[:, 0]), f"top-1 ImageNet classes of the photos: got {idx[:, 0].tolist()}, expected {ref_idx[:, 0].tolist()}")
+    expect(np.allclose(p[:, 0], ref_p[:, 0], atol=IMAGENET_P_TOL), f"top-1 probabilities of the photos: got {np.round(p[:, 0], 3).tolist()}, "
+        f"expected {np.round(ref_p[:, 0], 3).tolist()}")
+
+
+@check("05.imagenet", points=1)
+def test_imagenet_features(art):
+    _, features = imagenet_reference(art)
+    got = art.array("photo_features").astype(np.float64)
+    expect_shape(got, features.shape, "photo_features")
+    _require_imagenet_in_kernel(art)
+    rel = float(np.mean(np.abs(got - features)) / max(np.mean(np.abs(features)), 1e-12))
+    expect(rel <= IMAGENET_FEATURE_TOL, f"photo_features differ from the grader's ImageNet avg_pool features by "
+                                         f"{rel:.3f} (relative), expected at most {IMAGENET_FEATURE_TOL}")
+
+
+# -- 05.cut ---------------------------------------------------------------------------------------
+
+@check("05.cut", points=1)
+def test_cut_shapes(art):
+    from autograder.models import FEATURE_DIM, FEATURE_LAYER
+
+    model = art.model("extractor")
+    inp = tuple(model.inputs[0].shape)
+    out = tuple(model.outputs[0].shape)
+    expect(inp in ((None, 28, 28, 1), (None, 28, 28)), f"extractor's input shape is {inp}, expected (None, 28, 28, 1)")
+    expect(out == (None, FEATURE_DIM), f"extractor's output shape is {out} (last layer {model.layers[-1].name!r}), expected (None, {FEATURE_DIM}): "
+        f"cut at the layer {FEATURE_LAYER!r}, before the classifier layers 'fc' and 'predictions'")
+
+
+@check("05.cut", points=1)
+def test_cut_values(art):
+    model = art.model("extractor")
+    x = art.array("x_train").astype(np.float32)[:64]
+    ref = reference_extractor(art)
+    expected = np.asarray(ref.predict(feed(ref, x), verbose=0))
+    got = np.asarray(model.predict(feed(model, x), verbose=0))
+    expect_shape(got, expected.shape, "extractor's features of 64 training images")
+    worst = float(np.max(np.abs(got - expected)))
+    expect(worst <= 1e-3 * max(1.0, float(np.max(np.abs(expected)))), f"extractor's features differ from the pretrained network's 'flatten' activations by up to {worst:.4g}: "
+        "build it from the loaded base (same weights, frozen), not from a new or retrained network")
+
+
+@check("05.cut", points=1)
+def test_cut_frozen(art):
+    model = art.model("extractor")
+    trainable, frozen = weight_split(model)
+    expect(trainable == 0, f"extractor has {trainable:,} trainable parameters (and {frozen:,} frozen), expected 0: "
+                           "freeze it with extractor.trainable = False, so that training a model built on it "
+                           "cannot change the pretrained weights")
+
+
+# -- 05.features ----------------------------------------------------------------------------------
+
+@check("05.features", points=1)
+def test_features_shape(art):
+    from autograder.models import FEATURE_DIM
+
+    n = len(art.array("y_train"))
+    dim = own_feature_dim(art) or FEATURE_DIM   # a wrong cut is lost at 05.cut: judged here with the student's own
+    expect_shape(art.array("train_features"), (n, dim), "train_features")
+
+
+@check("05.features", points=1)
+def test_features_values(art):
+    x = art.array("x_train").astype(np.float32)
+    ref = reference_extractor(art)
+    expected = np.asarray(ref.predict(feed(ref, x), verbose=0))
+    got = art.array("train_features").astype(np.float64)
+    try:  # the student's own extractor (a wrong cut is lost at 05.cut, not a second time here)
+        model = art.model("extractor")
+        own = np.asarray(model.predict(feed(model, x), verbose=0), dtype=np.float64)
+        if own.shape == got.shape and np.allclose(got, own, rtol=1e-3, atol=1e-3 * max(1.0, np.abs(own).max())):
+            return
+    except Exception:
+        pass
+    expect_shape(got, expected.shape, "train_features")
+    worst = float(np.max(np.abs(got - expected)))
+    expect(worst <= 1e-3 * max(1.0, float(np.max(np.abs(expected)))), f"train_features differ from the pretrained network's 'flatten' activations on x_train by up to {worst:.4g}")
+
+
+# -- 05.pixels ------------------------------------------------------------------------------------
+
+@check("05.pixels", points=1)
+def test_pixel_model_io(art):
+    model = art.model("pixel_model")
+    out = tuple(model.outputs[0].shape)
+    expect(out == (None, 5), f"pixel_model's output shape is {out}, expected (None, 5): one probability per new class")
+    x = np.zeros((2, 28, 28), np.float32)
+    p = np.asarray(model.predict(feed(model, x), verbose=0))
+    expect(np.allclose(p.sum(axis=1), 1, atol=1e-3), f"pixel_model's outputs sum to {p.sum(axis=1)}, expected 1 (softmax)")
+
+
+@check("05.pixels", points=1, hidden=True)
+def test_pixel_accuracy(art):
+    expect_calibrated(art, ASSIGNMENT, "pixel_accuracy", accuracy(art, "pixel_model"),
+                      "pixel_model's test accuracy on the new classes")
+
+
+# -- 05.transfer ----------------------------------------------------------------------------------
+
+@check("05.transfer", points=1)
+def test_transfer_training_classes(art):
+    from autograder.models import PRETRAIN_CLASSES, TRANSFER_CLASSES
+
+    art.model("transfer_model")  # the data of a model that exists
+    x = art.array("x_train")
+    y = np.asarray(art.array("y_train")).ravel()
+    lookup = train_lookup(art)
+    keys = [np.clip(np.round(img), 0, 255).astype(np.uint8).reshape(28, 28).tobytes() for img in x.reshape(len(x), -1)]
+    true = np.array([lookup.get(k, -1) for k in keys])
+    found = true >= 0
+    expect(found.mean() >= 0.9, f"only {found.sum()} of the {len(x)} images of x_train are Fashion-MNIST training "
+                                 "images (values 0..255, 28x28)")
+    old = sorted(set(true[found]) & set(PRETRAIN_CLASSES))
+    expect(not old, f"x_train contains images of the classes {old}, which the network was pretrained on; "
+                     f"the new task uses only the classes {list(TRANSFER_CLASSES)}")
+    expected = np.searchsorted(TRANSFER_CLASSES, true[found])
+    wrong = int(np.sum(y[found] != expected))
+    expect(wrong == 0, f"{wrong} labels of y_train are not the class's position in TRANSFER_CLASSES (0..4)")
+
+
+@check("05.transfer", points=2)
+def test_transfer_parameter_counts(art):
+    """The new layer's size and the base's weights unchanged; whether the base is flagged frozen is 05.cut's."""
+    from autograder.models import FEATURE_DIM
+
+    model = art.model("transfer_model")
+    shipped = shipped_weights(art)
+    base_params = sum(int(np.prod(w.shape)) for ws in shipped.values() for w in ws)
+    dim = FEATURE_DIM
+    own = own_feature_dim(art)
+    if own is not None and own != FEATURE_DIM:  # a wrong cut, lost at 05.cut: the head on the student's features
+        dim, base_params = own, int(art.model("extractor").count_params())
+    head_params = dim * 5 + 5
+    total = int(model.count_params())
+    expect(total == base_params + head_params,
+           f"transfer_model has {total:,} parameters, expected {base_params + head_params:,}: the {base_params:,} "
+           f"of the pretrained conv1 and conv2, and {head_params:,} for the new Dense(5) layer on the "
+           f"{dim:,} features")
+    for layer, (kernel, _) in shipped.items():
+        w, _ = find_weight(model, kernel.shape)
+        expect(w is not None and np.allclose(np.asarray(w), kernel, atol=1e-6),
+               f"transfer_model's {layer} weights are not the pretrained ones: only the new layer may be trained "
+               "(the extractor must stay frozen)")
+
+
+@check("05.transfer", points=2, hidden=True)
+def test_transfer_accuracy(art):
+    expect_calibrated(art, ASSIGNMENT, "transfer_accuracy", accuracy(art, "transfer_model"),
+                      "transfer_model's test accuracy on the new classes")
+
+
+@check("05.transfer", points=1, hidden=True)
+def test_transfer_beats_pixels(art):
+    t = accuracy(art, "transfer_model")
+    try:
+        p = accuracy(art, "pixel_model")
+    except Exception:  # no usable pixel_model (lost at 05.pixels): the answer key's raw-pixel accuracy instead
+        from autograder.check_api import threshold_entry
+
+        p = float(np.mean(threshold_entry(ASSIGNMENT, "pixel_accuracy")["observed"]))
+    expect(t > p, f"transfer_model's test accuracy {t:.4f} is not above the raw-pixel baseline's {p:.4f}")
+
+
+# -- 05.finetune ----------------------------------------------------------------------------------
+
+@check("05.finetune", points=2)
+def test_finetune_frozen_layers(art):
+    from autograder.models import FEATURE_DIM
+
+    model = art.model("finetuned_model")
+    shipped = shipped_weights(art)
+    w1, train1 = find_weight(model, shipped["conv1"][0].shape)
+    w2, train2 = find_weight(model, shipped["conv2"][0].shape)
+    expect(w1 is not None and w2 is not None, "finetuned_model does not contain the pretrained conv1 and conv2")
+    expect(not train1, "conv1 is trainable in finetuned_model, expected it frozen")
+    expect(train2, "conv2 is frozen in finetuned_model, expected it trainable (unfreeze the extractor but conv1)")
+    expect(np.allclose(np.asarray(w1), shipped["conv1"][0], atol=1e-6), "conv1's weights changed: it must stay frozen")
+    trainable, frozen = weight_split(model)
+    conv1 = sum(int(np.prod(w.shape)) for w in shipped["conv1"])
+    conv2 = sum(int(np.prod(w.shape)) for w in shipped["conv2"])
+    expected = (conv2 + FEATURE_DIM * 5 + 5, conv1)
+    expect((trainable, frozen) == expected, f"finetuned_model has {trainable:,} trainable and {frozen:,} frozen parameters, expected {expected[0]:,} "
+        f"trainable (conv2 and the new layer) and {expected[1]:,} frozen (conv1)")
+
+
+@check("05.finetune", points=1)
+def test_finetune_trained(art):
+    model = art.model("finetuned_model")
+    shipped = shipped_weights(art)
+    w2, _ = find_weight(model, shipped["conv2"][0].shape)
+    expect(w2 is not None, "finetuned_model does not contain the pretrained conv2")
+    moved = float(np.max(np.abs(np.asarray(w2) - shipped["conv2"][0])))
+    expect(moved > 1e-6, "conv2's weights are exactly the pretrained ones: finetuned_model was not trained after unfreezing")
+
+
+FINETUNE_LR, FINETUNE_EPOCHS, FINETUNE_BATCH = 1e-4, 10, 32
+N_TRAIN = 250   # 50 labelled images per new class
+
+
+def training_record(art, name) -> dict:
+    """A saved .keras file's compile config and its optimizer's `iterations` (update steps = epochs x batches)."""
+    def read():
+        import io
+        import json
+        import zipfile
+
+        import h5py
+
+        iterations = None
+        with zipfile.ZipFile(art.path(name, ".keras")) as z:
+            config = json.loads(z.read("config.json"))
+            if "model.weights.h5" in z.namelist():
+                with h5py.File(io.BytesIO(z.read("model.weights.h5")), "r") as f:
+                    if "optimizer" in f and "vars" in f["optimizer"] and "0" in f["optimizer"]["vars"]:
+                        iterations = int(np.asarray(f["optimizer"]["vars"]["0"]).ravel()[0])
+        return {"compile": config.get("compile_config"), "iterations": iterations}
+
+    return art.cached(f"training_record:{name}", read)
+
+
+@check("05.finetune", points=1)
+def test_finetune_schedule(art):
+    record = training_record(art, "finetuned_model")
+    compiled = record["compile"] or {}
+    opt = compiled.get("optimizer")
+    lr = opt.get("config", {}).get("learning_rate") if isinstance(opt, dict) else None
+    expect(isinstance(lr, (int, float)),
+           "finetuned_model was saved without an optimizer learning rate: compile it (Adam(1e-4)) before fitting")
+    expect(np.isclose(float(lr), FINETUNE_LR, rtol=1e-4, atol=0),
+           f"finetuned_model was trained with learning rate {fmt(lr)}, expected {fmt(FINETUNE_LR)} (10 times "
+           "smaller than Adam's default 0.001, so that the pretrained weights move only a little)")
+    got, expected = record["iterations"], FINETUNE_EPOCHS * -(-N_TRAIN // FINETUNE_BATCH)
+    expect(got == expected,
+           f"finetuned_model's optimizer made {fmt(got)} update steps, expected {fmt(expected)} = {FINETUNE_EPOCHS} "
+           f"epochs x {-(-N_TRAIN // FINETUNE_BATCH)} batches of {FINETUNE_BATCH} on the {N_TRAIN} images of x_train"
+           + (" (batches of 32 are Keras' default; is the number of epochs 10?)" if got else
+              ": it was not trained after compiling"))
+
+
+@check("05.finetune", points=2, hidden=True)
+def test_finetune_accuracy(art):
+    expect_calibrated(art, ASSIGNMENT, "finetune_accuracy", accuracy(art, "finetuned_model"),
+                      "finetuned_model's test accuracy on the new classes")
