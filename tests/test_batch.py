@@ -316,8 +316,36 @@ def test_ci_judges_keys_blanks_and_mutants():
     assert "expected exactly" in judge(result("failed", "failed"), {"c1"})
     assert judge(result("skipped", "failed"), {"c1"}) is None   # a check not graded here is not a lost one
     timeout = SubmissionResult("02-graphs", "x", "timeout", student="s", reason="slow")
-    assert "not graded" in judge(timeout, "full")
+    assert judge(timeout, "full").startswith("the machine was too slow")   # not a verdict on the submission
+    assert judge(timeout, {"c1"}).startswith("the machine was too slow")   # nor a mutant that was not caught
+    error = SubmissionResult("02-graphs", "x", "error", student="s", reason="boom")
+    assert "not graded" in judge(error, "full")
 
+
+def test_ci_regrades_a_timeout_alone_with_a_larger_budget_and_calls_a_slow_machine_inconclusive(monkeypatch,
+                                                                                                   capsys):
+    """A notebook that runs out of time is graded once more with 3x its budget; if that is still too little, the
+    gate says the machine was slow (exit 3), never that the submission or a mutant is wrong."""
+    from autograder import ci
+
+    class Args:
+        assignments, root, workers, out, skip = ["01-sklearn"], None, 1, None, ["stale", "mutants"]
+
+    # 2.5 s of CPU time is too little for 01's answer key and blank, 3x that is enough (each uses about 5 s)
+    problems = ci.run_ci(["01-sklearn"], workers=1, skip={"stale", "mutants"}, progress=False,
+                         timeouts={"01-sklearn": 2.5})
+    err = capsys.readouterr().err
+    assert "ran out of time; grading them again alone with 3x the budget" in err, err
+    assert problems == [], problems
+    # far too little even with 3x: inconclusive, reported as the machine's slowness, and exit 3, not 1
+    problems = ci.run_ci(["01-sklearn"], workers=1, skip={"stale", "mutants"}, progress=False,
+                         timeouts={"01-sklearn": 0.1})
+    assert len(problems) == 2 and all(p.startswith(ci.SLOW) for p in problems), problems
+    monkeypatch.setattr(ci, "run_ci", lambda *a, **k: problems)
+    assert ci.main_cli(Args) == 3
+    assert "ci: INCONCLUSIVE" in capsys.readouterr().err
+    monkeypatch.setattr(ci, "run_ci", lambda *a, **k: problems + ["01-sklearn: mutant-x is not caught: full marks"])
+    assert ci.main_cli(Args) == 1
 
 def test_ci_reports_each_practicals_kill_rate():
     from autograder.ci import kill_rates
