@@ -1,69 +1,168 @@
 """Feedback for students: one self-contained HTML page per student and assignment.
 
-Each check with its points and message; a bar chart of points per question; where the checks measured values
-(accuracies, losses: ``SubmissionResult.measurements``), the student's value against the calibrated threshold
-and the answer key's observed range. Everything is inline (CSS, SVG): the page reads offline. Hidden checks show
-their name, points and result with a generic line (``student_view.student_message``), never their message, code, inputs
-or expected values; notes pass through ``student_view.student_note``. Every string from a submission is HTML-escaped.
+The page is the Jinja2 template ``templates/feedback.html.j2`` (autoescape on: every string from a submission is
+HTML-escaped); its plots are matplotlib figures embedded as inline SVG (Agg backend, text drawn as paths, so what
+matplotlib measured is what the browser shows). It lists each check with its points and message, the points per
+question, and where the checks measured values (accuracies, losses: ``SubmissionResult.measurements``) the student's
+value against the calibrated threshold and the answer key's observed range. Nothing is fetched: the page reads
+offline.
+
+Students never see the grader's internals: hidden checks show a generic line (``student_view.student_message``),
+skipped checks say "not graded here" (their message is for instructors), notes pass through
+``student_view.student_notes``, and absolute paths are hidden. Skipped checks leave the maximum: the total and every
+per-question line add up to ``SubmissionResult.score`` / ``max_score``.
 """
 
 from __future__ import annotations
 
+import io
 import json
-from html import escape
+import re
 from pathlib import Path
 
-from autograder.report.store import safe
-from autograder.report.student_view import label, student_message, student_notes
+import jinja2
+import matplotlib
+from markupsafe import Markup
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
 from autograder.report.gradescope import STATUS_TEXT
-from autograder.results import SubmissionResult
+from autograder.report.store import safe
+from autograder.report.student_view import HIDDEN_MESSAGES, label, student_message, student_notes
+from autograder.results import CheckResult, SubmissionResult
 
 MARK = {"passed": "✓", "failed": "✗", "error": "!", "skipped": "–"}
-CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
-h1{font-size:1.5rem;margin-bottom:.2rem} .sub{color:#555;margin-top:0}
-.score{font-size:2rem;font-weight:700} .status{display:inline-block;padding:.1rem .5rem;border-radius:.3rem;background:#eee}
-.status.graded{background:#e3f4e3} .status.timeout,.status.memory,.status.error,.status.invalid{background:#fde2e1}
-table{border-collapse:collapse;width:100%;margin:1rem 0} th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #ddd;vertical-align:top}
-td.pts{white-space:nowrap;text-align:right} tr.passed td.mark{color:#1a7f37} tr.failed td.mark,tr.error td.mark{color:#c62828}
-.hidden-tag{font-size:.75rem;color:#555;border:1px solid #aaa;border-radius:.2rem;padding:0 .25rem;margin-left:.3rem}
-.msg{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85rem;white-space:pre-wrap}
-.reason{background:#fff4e5;border-left:4px solid #f0a020;padding:.5rem .8rem}
-figure{margin:1rem 0} figcaption{color:#555;font-size:.85rem}
-"""
+NOT_GRADED = "not graded here"
+# Reproducible SVG (no date, fixed ids); text as glyph paths so its drawn size is the size matplotlib laid out.
+SVG_STYLE = {"svg.fonttype": "path", "svg.hashsalt": "autograder-feedback", "font.size": 9}
+COLOURS = {"full": "#2e7d32", "part": "#f0a020", "none": "#c62828", "grey": "#e8e8e8", "key": "#90caf9",
+           "you": "#222222", "threshold": "#c62828"}
+TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
+                               autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
+                               lstrip_blocks=True)
+
+# An absolute path (the grader's job folders, caches, the submission's own path on the grader): never for students.
+_PATH = re.compile(r"(?<![\w.~/-])/(?:[^\s/'\"`<>]+/)+[^\s/'\"`<>,;:()]*")
+# A fault of the grader itself: the exception after the colon is the grader's, for instructors.
+_GRADER_FAULT = re.compile(r"^(the grader failed on this submission|the check step failed): .*", re.DOTALL)
 
 
-def questions(result: SubmissionResult) -> list[tuple[str, float, float]]:
-    """(question, points earned, max points) in the checks' order."""
-    order: dict[str, list[float]] = {}
+def for_students(text: str) -> str:
+    """Text a student may read: grader faults without their exception, absolute paths hidden."""
+    text = _GRADER_FAULT.sub(r"\1 (a fault of the grader, not of your notebook; your instructor has the details)",
+                             text)
+    return _PATH.sub("[a path on the grader]", text)
+
+
+def check_message(check: CheckResult) -> str:
+    if check.status == "passed":
+        return ""
+    if check.status == "skipped":   # its message says why the grader could not run it: for instructors
+        return HIDDEN_MESSAGES["skipped"]
+    return for_students(student_message(check))
+
+
+def questions(result: SubmissionResult) -> list[tuple[str, float, float | None]]:
+    """(question, points earned, max points) in the checks' order; max is None where every check was skipped.
+
+    Skipped checks leave the maximum, as ``SubmissionResult.max_score`` does: the lines add up to its total."""
+    order: dict[str, list] = {}
     for c in result.checks:
-        q = order.setdefault(c.question, [0.0, 0.0])
+        q = order.setdefault(c.question, [0.0, None])
         q[0] += c.points
-        q[1] += c.max_points
-    return [(q, e, m) for q, (e, m) in order.items()]
+        if c.status != "skipped":
+            q[1] = (q[1] or 0.0) + c.max_points
+    return [(q, round(e, 6), None if m is None else round(m, 6)) for q, (e, m) in order.items()]
 
 
-def bar_chart(result: SubmissionResult) -> str:
-    """Inline SVG: one horizontal bar per question, earned points over the maximum."""
+def points_text(earned: float, maximum: float | None) -> str:
+    return NOT_GRADED if maximum is None else f"{earned:g} / {maximum:g}"
+
+
+def _figure(width_in: float, height_in: float) -> Figure:
+    fig = Figure(figsize=(width_in, height_in), layout="constrained")
+    FigureCanvasAgg(fig)   # drawn and measured with Agg; no pyplot, no global backend
+    return fig
+
+
+def svg(fig: Figure, label_text: str) -> Markup:
+    """The figure as an inline ``<svg>`` element (matplotlib's XML prologue dropped)."""
+    buf = io.StringIO()
+    with matplotlib.rc_context(SVG_STYLE):
+        fig.savefig(buf, format="svg", metadata={"Date": None})
+    text = buf.getvalue()
+    text = text[text.index("<svg"):]
+    # matplotlib's own output (no submission text: labels are glyph paths); the label is escaped here
+    return Markup(text.replace("<svg ", Markup('<svg role="img" aria-label="{}" ').format(label_text), 1))
+
+
+def questions_figure(result: SubmissionResult) -> Figure | None:
+    """One horizontal bar per question: earned points (colour) over the question's maximum (grey); questions on
+    the left, their points on the right, as tick labels that the layout keeps apart."""
     rows = questions(result)
     if not rows:
-        return ""
-    top = max(m for _, _, m in rows) or 1.0
-    width, left, bar_w, row_h = 640, 150, 380, 26
-    height = row_h * len(rows) + 10
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="points per question" '
-             f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" class="chart">']
-    for i, (q, earned, mx) in enumerate(rows):
-        y = 5 + i * row_h
-        full, got = bar_w * mx / top, bar_w * earned / top
-        colour = "#2e7d32" if earned >= mx else ("#f0a020" if earned > 0 else "#c62828")
-        parts.append(f'<text x="{left - 8}" y="{y + 16}" text-anchor="end" font-size="13">{escape(q)}</text>')
-        parts.append(f'<rect x="{left}" y="{y + 3}" width="{full:.1f}" height="18" fill="#e8e8e8"/>')
-        parts.append(f'<rect class="earned" data-question="{escape(q)}" x="{left}" y="{y + 3}" width="{got:.1f}" '
-                     f'height="18" fill="{colour}"/>')
-        parts.append(f'<text x="{left + full + 6:.1f}" y="{y + 16}" font-size="13">{earned:g} / {mx:g}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+        return None
+    with matplotlib.rc_context(SVG_STYLE):
+        fig = _figure(6.4, 0.32 * len(rows) + 0.5)
+        ax = fig.add_subplot()
+        y = list(range(len(rows)))[::-1]
+        top = max((m or 0.0) for _, _, m in rows) or 1.0
+        for yi, (_, earned, mx) in zip(y, rows):
+            if mx is None:
+                continue
+            colour = COLOURS["full"] if earned >= mx else COLOURS["part"] if earned > 0 else COLOURS["none"]
+            ax.barh(yi, mx, height=0.6, color=COLOURS["grey"])
+            ax.barh(yi, earned, height=0.6, color=colour)
+        ax.set_xlim(0, top)
+        ax.set_ylim(-0.6, len(rows) - 0.4)
+        ax.set_yticks(y, [q for q, _, _ in rows], parse_math=False)   # a "$" in a name is not TeX
+        right = ax.secondary_yaxis("right")
+        right.set_yticks(y, [points_text(e, m) for _, e, m in rows], parse_math=False)
+        for axis in (ax, right):
+            axis.tick_params(length=0)
+        ax.set_xticks([])
+        for spine in (*ax.spines.values(), *right.spines.values()):
+            spine.set_visible(False)
+    return fig
+
+
+def measurement_figure(value: float, entry: dict) -> Figure:
+    """The student's value on an axis with the threshold and the answer key's observed range; the labels are in a
+    legend beside the axis, so values close to each other never draw their labels over each other."""
+    observed = [float(v) for v in entry.get("observed", []) if isinstance(v, (int, float))]
+    limit = entry.get("threshold")
+    limit = float(limit) if isinstance(limit, (int, float)) else None
+    points = [value, *observed] + ([limit] if limit is not None else [])
+    lo, hi = min(points), max(points)
+    pad = (hi - lo) * 0.15 or abs(hi) * 0.05 or 1.0
+    with matplotlib.rc_context(SVG_STYLE):
+        fig = _figure(6.4, 1.3)
+        ax = fig.add_subplot()
+        if observed:
+            ax.axvspan(min(observed), max(observed), ymin=0.3, ymax=0.7, color=COLOURS["key"],
+                       label=f"answer key: {key_range(observed)}")
+            ax.plot(observed, [0.0] * len(observed), "|", color="#1565c0", markersize=14)
+        if limit is not None:
+            ax.axvline(limit, ymin=0.15, ymax=0.85, color=COLOURS["threshold"], linestyle="--",
+                       label=f"threshold: {limit_text(limit, entry)}")
+        ax.plot([value], [0.0], "o", color=COLOURS["you"], markersize=8, zorder=3, label=f"you: {value:.4g}")
+        ax.set_xlim(lo - pad, hi + pad)
+        ax.set_ylim(-1, 1)
+        ax.set_yticks([])
+        for side in ("left", "right", "top"):
+            ax.spines[side].set_visible(False)
+        fig.legend(loc="outside right center", frameon=False)
+    return fig
+
+
+def key_range(observed: list[float]) -> str:
+    lo, hi = min(observed), max(observed)
+    span = f"{lo:.4g}" if lo == hi else f"{lo:.4g}–{hi:.4g}"
+    return f"{span} over {len(observed)} seed{'s' if len(observed) > 1 else ''}"
+
+
+def limit_text(limit: float, entry: dict) -> str:
+    return {"min": "at least ", "max": "at most "}.get(entry.get("kind"), "") + f"{limit:.4g}"
 
 
 def _thresholds(assignment: str) -> dict:
@@ -75,82 +174,42 @@ def _thresholds(assignment: str) -> dict:
         return {}
 
 
-def measurement_chart(key: str, value: float, entry: dict) -> str:
-    """Inline SVG: the student's value on an axis with the threshold and the answer key's observed range."""
-    observed = [float(v) for v in entry.get("observed", []) if isinstance(v, (int, float))]
-    limit = entry.get("threshold")
-    points = [value, *observed] + ([float(limit)] if isinstance(limit, (int, float)) else [])
-    lo, hi = min(points), max(points)
-    pad = (hi - lo) * 0.15 or abs(hi) * 0.05 or 1.0
-    lo, hi = lo - pad, hi + pad
-    width, left, right = 640, 20, 620
-
-    def x(v):
-        return left + (right - left) * (v - lo) / (hi - lo)
-
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{escape(key)}" width="{width}" '
-             f'height="70" viewBox="0 0 {width} 70" class="measure">',
-             f'<line x1="{left}" y1="40" x2="{right}" y2="40" stroke="#999"/>']
-    if observed:
-        parts.append(f'<rect x="{x(min(observed)):.1f}" y="32" width="{max(x(max(observed)) - x(min(observed)), 2):.1f}" '
-                     f'height="16" fill="#bbdefb"><title>answer key</title></rect>')
-        parts.append(f'<text x="{x(max(observed)):.1f}" y="64" font-size="11" text-anchor="middle">answer key</text>')
-    if isinstance(limit, (int, float)):
-        parts.append(f'<line x1="{x(limit):.1f}" y1="24" x2="{x(limit):.1f}" y2="56" stroke="#c62828" '
-                     f'stroke-dasharray="4 2"/><text x="{x(limit):.1f}" y="18" font-size="11" text-anchor="middle">'
-                     f'threshold {float(limit):.4g}</text>')
-    parts.append(f'<circle cx="{x(value):.1f}" cy="40" r="6" fill="#222"><title>you: {value:.4g}</title></circle>'
-                 f'<text x="{x(value):.1f}" y="64" font-size="11" text-anchor="middle">you {value:.4g}</text></svg>')
-    return "".join(parts)
+def _measurements(result: SubmissionResult) -> list[dict]:
+    entries = _thresholds(result.assignment) if result.measurements else {}
+    out = []
+    for key, value in sorted(result.measurements.items()):
+        if not isinstance(value, (int, float)):
+            continue
+        value, entry = float(value), entries.get(key)
+        if not isinstance(entry, dict):
+            out.append(dict(key=key, chart=None, caption=f"{value:.4g}"))
+            continue
+        caption = [f"your value {value:.4g}"]
+        if isinstance(entry.get("threshold"), (int, float)):
+            caption.append(f"threshold {limit_text(float(entry['threshold']), entry)}")
+        observed = [v for v in entry.get("observed", []) if isinstance(v, (int, float))]
+        if observed:
+            caption.append(f"answer key {key_range(observed)}")
+        out.append(dict(key=key, chart=svg(measurement_figure(value, entry), key), caption="; ".join(caption)))
+    return out
 
 
 def render(result: SubmissionResult) -> str:
-    name = label(result)
-    title = f"{name} — feedback for {result.student or 'you'}"
-    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-           '<meta name="viewport" content="width=device-width, initial-scale=1">',
-           f"<title>{escape(title)}</title><style>{CSS}</style></head><body>",
-           f"<h1>{escape(name)}</h1>",
-           f'<p class="sub">{escape(result.student or "")}</p>',
-           f'<p><span class="score" id="score">{result.score:g} / {result.max_score:g}</span> '
-           f'<span class="status {escape(result.status)}" id="status">{escape(result.status)}</span></p>',
-           f"<p>{escape(STATUS_TEXT.get(result.status, ''))}</p>"]
-    if result.reason:
-        out.append(f'<p class="reason" id="reason">{escape(result.reason)}</p>')
-    chart = bar_chart(result)
-    if chart:
-        out.append(f"<h2>Points per question</h2><figure>{chart}<figcaption>Points earned (colour) out of the "
-                   f"question's points (grey).</figcaption></figure>")
-    if result.checks:
-        out.append('<h2>Checks</h2><table id="checks"><thead><tr><th></th><th>question</th><th>check</th>'
-                   '<th>points</th><th>message</th></tr></thead><tbody>')
-        for c in result.checks:
-            tag = '<span class="hidden-tag">hidden check</span>' if c.hidden else ""
-            msg = student_message(c) if c.status != "passed" else ""
-            out.append(f'<tr class="{escape(c.status)}" data-check="{escape(c.name)}"><td class="mark">'
-                       f'{MARK.get(c.status, "?")}</td><td>{escape(c.question)}</td><td>{escape(c.name)}{tag}</td>'
-                       f'<td class="pts">{c.points:g} / {c.max_points:g}</td><td class="msg">{escape(msg)}</td></tr>')
-        out.append("</tbody></table>")
-        if any(c.hidden for c in result.checks):
-            out.append("<p>Hidden checks run your code on other inputs at grading time; their inputs, expected "
-                       "values and messages are not shown.</p>")
-    if result.measurements:
-        entries = _thresholds(result.assignment)
-        figs = []
-        for key, value in sorted(result.measurements.items()):
-            entry = entries.get(key)
-            if isinstance(entry, dict) and isinstance(value, (int, float)):
-                figs.append(f"<figure>{measurement_chart(key, float(value), entry)}<figcaption>{escape(key)}: your "
-                            f"value, the threshold and the answer key's range over seeds.</figcaption></figure>")
-            elif isinstance(value, (int, float)):
-                figs.append(f"<p>{escape(key)}: {float(value):.4g}</p>")
-        if figs:
-            out.append("<h2>Your values against the reference</h2>" + "".join(figs))
-    if result.notes:
-        out.append("<h2>Notes</h2><ul>" + "".join(f'<li class="msg">{escape(n)}</li>' for n in student_notes(result))
-                   + "</ul>")
-    out.append("</body></html>")
-    return "\n".join(out)
+    chart = questions_figure(result)
+    return TEMPLATES.get_template("feedback.html.j2").render(
+        name=label(result), student=result.student, status=result.status,
+        score=f"{result.score:g} / {result.max_score:g}",
+        status_text=STATUS_TEXT.get(result.status, ""), reason=for_students(result.reason),
+        questions=[dict(question=q, points=points_text(e, m)) for q, e, m in questions(result)],
+        questions_chart=svg(chart, "points per question") if chart is not None else "",
+        checks=[dict(name=c.name, question=c.question, status=c.status, hidden=c.hidden,
+                     mark=MARK.get(c.status, "?"), message=check_message(c),
+                     points=NOT_GRADED if c.status == "skipped" else f"{c.points:g} / {c.max_points:g}")
+                for c in result.checks],
+        any_hidden=any(c.hidden for c in result.checks),
+        any_skipped=any(c.status == "skipped" for c in result.checks),
+        measurements=_measurements(result),
+        notes=[for_students(n) for n in student_notes(result)])
 
 
 def write_feedback(result: SubmissionResult, path: Path) -> Path:
