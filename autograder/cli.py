@@ -1,6 +1,7 @@
 """Command line (also ``python -m autograder``).
 
-release · grade · merge · export · gradescope · ci · main · calibrate · data — ``autograder COMMAND -h`` for each.
+release · grade · merge · export · gradescope · ci · main · calibrate · data · student-kit — ``autograder COMMAND -h``
+for each (``./kit COMMAND`` in the kit's folder).
 """
 
 from __future__ import annotations
@@ -176,7 +177,12 @@ def cmd_grade(args) -> int:
     options = batch.BatchOptions(workers=args.workers, seed=args.seed, device=args.device, timeout=timeout,
                                  timeouts=per, memory_mb=args.memory, regrade=regrade, progress=not args.no_progress)
     try:
-        run = batch.run_batch(subs, out, options)
+        if args.scheduler and args.scheduler != "local":
+            from autograder.cluster import run_cluster_batch
+
+            run = run_cluster_batch(subs, out, args.scheduler, options)
+        else:
+            run = batch.run_batch(subs, out, options)
     except KeyboardInterrupt:
         print(f"\ninterrupted: the results so far are in {out / store.RESULTS}/; run the same command again to "
               "grade the rest", file=sys.stderr)
@@ -209,7 +215,7 @@ def cmd_merge(args) -> int:
         print(f"warning: {printable(w)}", file=sys.stderr)
     written = export_all(store.load_results(Path(args.out)), Path(args.out), gradebook=args.gradebook,
                          feedback=not args.no_feedback)
-    print(f"merged {count} results from {len(args.shards)} shards into {args.out}; exports: "
+    print(f"merged {_plural(count, 'result')} from {_plural(len(args.shards), 'shard')} into {args.out}; exports: "
           + ", ".join(str(p) for p in written.values()))
     return 0 if count else 1
 
@@ -246,10 +252,12 @@ def cmd_gradescope(args) -> int:
         if not args.secret_file and not _need_secret(args.root):
             return 2
         secret = args.secret_file or course_secret(args.root)  # secret_file: the file's text (see ``secret_file``)
-        print(f"wrote {gradescope.build_zip(args.output, args.assignment, secret, args.root)}")
+        path = gradescope.build_zip(args.output, args.assignment, secret, args.root,
+                                    allow_unsandboxed=args.allow_unsandboxed)
+        print(f"wrote {path}")
         return 0
     r = gradescope.run(args.submission, args.results, args.assignment, args.metadata, args.timeout)
-    print(f"{r.status} {r.score:g}/{r.max_score:g} -> {args.results}")
+    print(f"{r.status} {r.score:g}/{r.max_score:g} -> {args.results or gradescope.gradescope_root() / 'results' / 'results.json'}")
     return 0
 
 
@@ -331,6 +339,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", default="grades", help="folder for results/ and the exports (default: grades/)")
     g.add_argument("--workers", type=workers, default=0,
                    help="notebooks graded in parallel (default 0: one per CPU core)")
+    g.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="grade on the Dask cluster whose scheduler is at ADDRESS (tcp://HOST:8786; docs/cluster.md); "
+                        "'local' or none: worker processes on this machine")
     g.add_argument("--device", choices=["cpu", "gpu", "auto"], default="cpu")
     g.add_argument("--seed", type=int, default=1234)
     g.add_argument("--timeout", action="append", type=timeout, metavar="[ASSIGNMENT=]SECONDS",
@@ -372,12 +383,15 @@ def build_parser() -> argparse.ArgumentParser:
     gb = gs_sub.add_parser("build", help="write the autograder zip (setup.sh, run_autograder, the kit)")
     gb.add_argument("-o", "--output", default="autograder.zip")
     gb.add_argument("--assignment", type=assignment, default=None, help="grade every upload as this assignment")
+    gb.add_argument("--allow-unsandboxed", action="store_true",
+                    help="grade even where the sandbox (bubblewrap) cannot run: student code then runs as root, "
+                         "unconfined")
     gb.add_argument("--secret-file", type=secret_file, default=None,
                     help="file with AUTOGRADER_SECRET (the hidden inputs' seed)")
     gb.set_defaults(func=cmd_gradescope)
     gr = gs_sub.add_parser("run", help="grade a submission folder, write results.json (run_autograder calls this)")
-    gr.add_argument("submission", nargs="?", default="/autograder/submission")
-    gr.add_argument("--results", default="/autograder/results/results.json")
+    gr.add_argument("submission", nargs="?", default=None, help="default: $AUTOGRADER_ROOT/submission")
+    gr.add_argument("--results", default=None, help="default: $AUTOGRADER_ROOT/results/results.json")
     gr.add_argument("--metadata", default=None, help="Gradescope's submission_metadata.json")
     gr.add_argument("--assignment", type=assignment, default=None)
     gr.add_argument("--timeout", type=positive, default=None)

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 
@@ -166,36 +165,6 @@ def test_classroom_check_command(tmp_path):
     assert main(["check", str(tmp_path), "shape"]) == 0
     assert main(["check", str(tmp_path), "values"]) == 1
     assert main(["check", str(tmp_path), "no_such_check"]) == 1
-
-
-def test_gradescope_zip_has_the_entry_points(tmp_path):
-    from autograder.report.gradescope_zip import build_zip
-
-    path = build_zip(tmp_path / "autograder.zip", assignment="02-graphs", secret="s3cret")
-    with zipfile.ZipFile(path) as z:
-        names = set(z.namelist())
-        assert {"setup.sh", "run_autograder", "assignment.txt", "secret.txt", "kit/pyproject.toml",
-                "kit/autograder/grade.py", "kit/autograder/practicals/p02_graphs/checks.py"} <= names
-        assert not any("__pycache__" in n for n in names)
-        for entry in ("setup.sh", "run_autograder"):
-            info = z.getinfo(entry)
-            assert (info.external_attr >> 16) & 0o111, f"{entry} must be executable"
-            assert z.read(entry).startswith(b"#!/usr/bin/env bash")
-        assert b"autograder gradescope run /autograder/submission" in z.read("run_autograder")
-        assert b"/autograder/results/results.json" in z.read("run_autograder")
-        assert z.read("assignment.txt").strip() == b"02-graphs"
-
-
-def test_gradescope_run_on_a_submission_folder_without_a_notebook(tmp_path):
-    from autograder.report.gradescope_zip import run
-
-    (tmp_path / "submission").mkdir()
-    (tmp_path / "submission_metadata.json").write_text(json.dumps({"users": [{"email": "a@b.c", "name": "A"}]}))
-    result = run(tmp_path / "submission", tmp_path / "results" / "results.json", "02-graphs",
-                 tmp_path / "submission_metadata.json")
-    assert result.status == "invalid" and result.student == "a@b.c"
-    out = json.loads((tmp_path / "results" / "results.json").read_text())
-    assert out["score"] == 0 and "no .ipynb" in out["output"]
 
 
 # -- what the grader prints and publishes (issue 15, class 5) -------------------------------------------------

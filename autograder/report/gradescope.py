@@ -1,11 +1,12 @@
 """Gradescope's ``results.json`` (the autograder specification's format).
 
-``{"score", "output", "visibility", "stdout_visibility", "tests": [{"name", "number", "score", "max_score",
-"status", "output", "visibility"}]}``: one test per check, named ``<question>: <check>``; ``status`` is
+``{"score", "execution_time", "output", "visibility", "stdout_visibility", "tests": [{"name", "number", "score",
+"max_score", "status", "output", "visibility"}]}``: one test per check, named ``<question>: <check>``; ``status`` is
 ``passed``/``failed``. Hidden checks are listed with their name, points and result and a generic line
 (``student_view.student_message``), never their message, which is about the hidden inputs (``HIDDEN_VISIBILITY`` can
 hold them back until grades are published); notes pass through ``student_view.student_note``. A submission that was not graded
-(timeout, memory, error, invalid) says why in ``output`` and scores 0.
+(timeout, memory, error, invalid) says why in ``output`` and scores 0; so does one the autograder refused or failed
+to grade (``not_graded``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ STATUS_TEXT = {
 }
 
 
-def results_json(result: SubmissionResult, hidden_visibility: str = HIDDEN_VISIBILITY) -> dict:
+def results_json(result: SubmissionResult, hidden_visibility: str = HIDDEN_VISIBILITY,
+                 execution_time: float | None = None) -> dict:
+    """``execution_time``: seconds (default: the grading time the result recorded)."""
     tests = []
     for c in result.checks:
         tests.append({
@@ -46,15 +49,27 @@ def results_json(result: SubmissionResult, hidden_visibility: str = HIDDEN_VISIB
         output += f"\nReason: {result.reason}"
     for note in student_notes(result):
         output += f"\nNote: {note}"
-    return {"score": float(result.score), "output": output, "visibility": VISIBILITY, "stdout_visibility": "hidden",
-            "tests": tests}
+    if execution_time is None:
+        execution_time = result.timings.get("total_s", 0.0)
+    return {"score": float(result.score), "execution_time": round(float(execution_time), 2), "output": output,
+            "visibility": VISIBILITY, "stdout_visibility": "hidden", "tests": tests}
 
 
-def write_results_json(result: SubmissionResult, path: Path) -> Path:
+def not_graded(reason: str, execution_time: float = 0.0) -> dict:
+    """results.json of a submission the autograder refused or failed to grade: score 0 and why."""
+    return {"score": 0.0, "execution_time": round(float(execution_time), 2), "output": f"Not graded: {reason}",
+            "visibility": VISIBILITY, "stdout_visibility": "hidden", "tests": []}
+
+
+def write_json(doc: dict, path: Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results_json(result), indent=2))
+    path.write_text(json.dumps(doc, indent=2))
     return path
+
+
+def write_results_json(result: SubmissionResult, path: Path, execution_time: float | None = None) -> Path:
+    return write_json(results_json(result, execution_time=execution_time), path)
 
 
 def write_all(results: list[SubmissionResult], folder: Path) -> Path:
