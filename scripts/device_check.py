@@ -14,7 +14,7 @@ What it does, in order, and writes to OUT/device_check.{json,md}:
 3. Always (when Keras 3 is importable): a Keras-only reproduction of the answer keys' training parts - the 03 MLP
    and the 04 convnet (RECIPES below) on Fashion-MNIST read from the four IDX .gz files in --data - under a few
    seeds, on whatever backend is available (tensorflow, else jax, else torch; KERAS_BACKEND overrides), and
-   compares the test accuracies with the accuracy thresholds in autograder/checks/thresholds/NN-name.json.
+   compares the test accuracies with the accuracy thresholds in autograder/practicals/<package>/thresholds.json.
    It also trains the first recipe twice with the same seed and reports whether the two runs agree (determinism).
 
 The reproduction is a stand-in for the notebooks, not the notebooks: its recipe (RECIPES) must follow the
@@ -370,7 +370,7 @@ def main(argv=None) -> int:
     thresholds = load_thresholds()
     report["thresholds_files"] = sorted(thresholds)
     if not thresholds:
-        log("no thresholds files yet (autograder/checks/thresholds/*.json): accuracies are reported without verdict")
+        log("no thresholds files yet (autograder/practicals/*/thresholds.json): accuracies are reported without verdict")
     ok = True
     if args.notebooks:
         if info["libraries"].get("tensorflow") is None:

@@ -559,7 +559,7 @@ def test_kernel_gets_the_graders_imagenet_files(fake_imagenet, tmp_path, monkeyp
 
 
 def test_graded_kernel_reads_the_graders_imagenet_files(tmp_path, monkeypatch):
-    """execute.py hands the grader's ImageNet files to the kernel's own Keras cache (sandboxed: read-only binds)."""
+    """The engine hands the grader's ImageNet files to the kernel's own Keras cache (sandboxed: read-only binds)."""
     import nbformat
 
     from autograder.engine.execute import execute

@@ -77,7 +77,7 @@ def _student_cells(nb) -> list[tuple[int, str]]:
 
 
 def _check_cell_index(nb, question: str) -> int | None:
-    """Where the engine snapshots ``question``: its locked check cell (execute.check_cell_question)."""
+    """Where the engine snapshots ``question``: its locked check cell (assemble.check_cell_question)."""
     from autograder.engine.assemble import check_cell_question
 
     return next((i for i, cell in enumerate(nb.cells) if check_cell_question(cell) == question), None)

@@ -113,7 +113,7 @@ def weight_gap(got, expected) -> float:
 def make_hidden(rng):
     """Other points for fit_line / fit_per_group, and other label vectors for count_errors.
 
-    Shortcut defeated by each choice (each is a mutant in autograder/mutants/p01_sklearn.py):
+    Shortcut defeated by each choice (each is a mutant in mutants.py beside this file):
     - fit_line: 40 points far from the iris ones (x in 0..10, slope 1.7): the notebook's x, y instead of the
       arguments, or x and y swapped;
     - fit_per_group: groups labelled 9, 2, 5 (not 0..k: `for g in range(3)` finds empty groups), first appearing in

@@ -29,7 +29,7 @@ def public_data():
 def make_hidden(rng):
     """Other inputs, another batch size: they reach the kernel only in the export cell.
 
-    Shortcut defeated by each choice (each is a mutant in autograder/mutants/p02_graphs.py):
+    Shortcut defeated by each choice (each is a mutant in mutants.py beside this file):
     - n points, n != D and n != the public 1000 (never square): a sum over the wrong axis, a transposed x, a
       signature or loop fixed to N = 1000 rows;
     - x, y, w, b drawn far from the public ones (other means and scales): predict_np / the closed form reading the

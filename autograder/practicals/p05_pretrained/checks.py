@@ -6,7 +6,7 @@ cut layer. The exported Keras models are reloaded in safe mode and measured on t
 split of the transfer classes, which never enters the student's kernel.
 
 Checks that need InceptionV3's ImageNet weights call ``pytest.skip`` (status "skipped", counted neither for nor
-against the student) when the grader's Keras cache lacks them; when the grader has them, execute.py provides
+against the student) when the grader's Keras cache lacks them; when the grader has them, autograder.datasets provides
 the same files to the kernel, so a notebook that still ran without them has failed to use them.
 """
 
