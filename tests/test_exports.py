@@ -11,7 +11,7 @@ from pathlib import Path
 
 from autograder.report import store
 from autograder.report import export_all
-from autograder.report.student_view import student_message
+from autograder.report.student_view import HIDDEN_MESSAGES, student_message
 from autograder.report.grades_csv import render_csv
 from autograder.report.gradescope import results_json
 from autograder.results import CheckResult, SubmissionResult
@@ -70,6 +70,9 @@ def test_hidden_messages_are_replaced_by_a_generic_line():
     assert student_message(bob.checks[1]) == "ypred_np: got 1, expected 2"  # public checks keep everything
     assert "hidden inputs" in student_message(sample_results()[2].checks[2])       # an error too
     assert student_message(sample_results()[0].checks[2]) == ""                    # passed: nothing to say
+    skipped = CheckResult("imagenet_top1", "05.imagenet", 2, "skipped",
+                          message="ImageNet weights not available (missing: /root/.keras/models/x.h5)")
+    assert student_message(skipped) == HIDDEN_MESSAGES["skipped"]   # a skip's reason names the grader's files
 
 
 def test_gradescope_results_json_follows_the_spec():

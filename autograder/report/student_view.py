@@ -25,6 +25,8 @@ HIDDEN_MESSAGES = {
 def student_message(check: CheckResult) -> str:
     """The message a student may see: a public check's own message; for a hidden check, a generic line that
     names no input, value or output (``HIDDEN_MESSAGES``). Instructors' exports keep ``check.message``."""
+    if check.status == "skipped":   # why it was skipped is for instructors (it names the grader's files)
+        return HIDDEN_MESSAGES["skipped"]
     if not check.hidden:
         return check.message or ""
     if check.status == "passed":
