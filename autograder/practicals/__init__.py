@@ -10,6 +10,7 @@ answers), ``checks.py`` (pytest checks on the exported files), ``thresholds.json
 from __future__ import annotations
 
 import json
+import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,14 @@ def _discover() -> dict[str, Practical]:
 
 
 REGISTRY: dict[str, Practical] = _discover()
+
+
+def use_course(root) -> None:
+    """Grade the course at ``root`` (``--root``): its own practicals join the registry, here and in every process
+    started from here (they read AUTOGRADER_COURSE)."""
+    os.environ["AUTOGRADER_COURSE"] = str(Path(root).resolve())
+    REGISTRY.clear()
+    REGISTRY.update(_discover())
 
 
 class UnknownAssignment(LookupError):
