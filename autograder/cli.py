@@ -436,6 +436,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    root = next((a.split("=", 1)[1] for a in argv if a.startswith("--root=")), None)
+    if root is None and "--root" in argv[:-1]:
+        root = argv[argv.index("--root") + 1]
+    if root:   # before parsing: a course's own practicals are names the parser must know
+        practicals.use_course(root)
     args = build_parser().parse_args(argv)
     if sys.flags.optimize:
         from autograder.engine.check_runner import OptimisedPython, refuse_optimised
