@@ -145,20 +145,11 @@ def test_classroom_workflow_reports_every_check():
 
     text = workflow("02-graphs")
     checks = list_checks("autograder.practicals.p02_graphs.checks")
-    assert text.count("classroom-resources/autograding-command-grader@v1") == len(checks)
-    assert f"max-score: {int(checks[0].max_points)}" in text
+    assert text.count("run: python -m autograder.report.classroom check grades ") == len(checks)
     runners = text.split("runners: ")[1].strip().split(",")
     assert len(runners) == len(checks) and len(set(runners)) == len(runners)
     for r in runners:
         assert f"{r.upper()}_RESULTS: \"${{{{steps.{r}.outputs.result}}}}\"" in text
-    try:
-        import yaml
-    except ImportError:
-        return
-    doc = yaml.safe_load(text)
-    steps = doc["jobs"]["run-autograding-tests"]["steps"]
-    assert sum(s.get("with", {}).get("max-score", 0) for s in steps) == sum(c.max_points for c in checks)
-
 
 def test_classroom_check_command(tmp_path):
     from autograder.report.store import write_result

@@ -1,10 +1,14 @@
 """GitHub Classroom: a workflow for student repositories that runs the kit's grader and reports points.
 
 ``autograder export --classroom 02-graphs -o .github/workflows/classroom.yml`` writes it into the assignment's
-template repository. The workflow grades the notebook once, then reports one GitHub Classroom test per check
-(``classroom-resources/autograding-command-grader``: the check's points if its command exits 0) and sends them
-all with ``classroom-resources/autograding-grading-reporter``. A check's command is
-``python -m autograder.report.classroom check grades <check>``: exit 0 when the check passed.
+template repository. The workflow grades the notebook once, then runs one step per check,
+``python -m autograder.report.classroom check grades <check>``, which writes that check's result in the format of
+``classroom-resources/autograding-command-grader`` (``{"version": 1, "status", "max_score", "tests": [...]}``,
+base64, as the step output ``result``); ``classroom-resources/autograding-grading-reporter`` sends them all.
+The kit writes these results itself, rather than through the command grader (whose ``max-score`` is fixed in the
+workflow), so that a skipped check leaves the maximum as in every other export: it reports ``status`` pass,
+score 0 and ``max_score`` 0, which the reporter leaves out of the total. A check step exits 0 when the check
+passed or was skipped, 1 when it failed (``continue-on-error`` lets the other steps run).
 
 Everything this workflow prints lands in the student's own Actions log: the grade step prints one line per
 submission (``--brief``, no check messages) and each check prints what a student may see
@@ -13,6 +17,9 @@ submission (``--brief``, no check messages) and each check prints what a student
 
 from __future__ import annotations
 
+import base64
+import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -57,12 +64,9 @@ jobs:
 
 STEP = """      - name: "{title}"
         id: {id}
-        uses: classroom-resources/autograding-command-grader@v1
-        with:
-          test-name: "{title}"
-          command: python -m autograder.report.classroom check grades {check}
-          timeout: 1
-          max-score: {points}
+        continue-on-error: true
+        timeout-minutes: 1
+        run: python -m autograder.report.classroom check grades {check}
 """
 
 TAIL = """      - name: Autograding Reporter
@@ -78,8 +82,12 @@ def _id(name: str) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
 
 
+def _title(c) -> str:
+    return f"{c.question} {c.name}" + (" (hidden)" if c.hidden else "")
+
+
 def workflow(name: str, kit: str = KIT) -> str:
-    """The workflow YAML for assignment ``name``: one graded test per check (hidden checks included)."""
+    """The workflow YAML for assignment ``name``: one graded step per check (hidden checks included)."""
     from autograder.engine.check_runner import list_checks
 
     a = practicals.get(name)
@@ -88,19 +96,35 @@ def workflow(name: str, kit: str = KIT) -> str:
     ids = []
     for c in checks:
         ids.append(_id(c.name))
-        points = int(c.max_points) if float(c.max_points).is_integer() else c.max_points
-        text += STEP.format(title=f"{c.question} {c.name}" + (" (hidden)" if c.hidden else ""), id=ids[-1],
-                            check=c.name, points=points)
+        text += STEP.format(title=_title(c), id=ids[-1], check=c.name)
     env = "\n".join(f'          {i.upper()}_RESULTS: "${{{{steps.{i}.outputs.result}}}}"' for i in ids)
     return text + TAIL.format(env=env, runners=",".join(ids))
 
 
-def check_passed(folder: str | Path, check: str) -> bool:
-    """Whether ``check`` passed in every result under ``folder`` (a grade --out folder)."""
+def _points(x: float):
+    return int(x) if float(x).is_integer() else x
+
+
+def runner_result(results, check: str) -> dict:
+    """``check``'s result over ``results`` in the command grader's format: a skipped check scores 0 of 0."""
+    found = [c for r in results for c in r.checks if c.name == check]
+    tests = [{"name": printable(_title(c)), "status": "pass" if c.status in ("passed", "skipped") else "fail",
+              "score": _points(c.points), "message": printable(student_message(c)) if c.status != "passed" else "",
+              "test_code": "", "filename": "", "line_no": 0, "duration": 0} for c in found]
+    if not tests:   # the notebook was not graded: the grade step says why
+        return {"version": 1, "status": "error", "max_score": 0,
+                "tests": [{"name": printable(check), "status": "error", "score": 0, "message": "no result for this "
+                           "check (see the grade step)", "test_code": "", "filename": "", "line_no": 0, "duration": 0}]}
+    return {"version": 1, "status": "pass" if all(t["status"] == "pass" for t in tests) else "fail",
+            "max_score": _points(sum(c.max_points for c in found if c.status != "skipped")), "tests": tests}
+
+
+def report(folder: str | Path, check: str) -> dict:
+    """Print what a student may see of ``check`` in every result under ``folder`` (a grade --out folder) and
+    return its ``runner_result``."""
     from autograder.report.store import load_results
 
     results = load_results(Path(folder))
-    found = [c for r in results for c in r.checks if c.name == check]
     for r in results:
         for c in r.checks:
             if c.name == check:
@@ -108,7 +132,7 @@ def check_passed(folder: str | Path, check: str) -> bool:
                 print(printable(f"{r.assignment} {c.question} {c.name}: {mark}"))
         if r.status != "graded":
             print(printable(f"{r.assignment}: {r.status}: {r.reason}"))
-    return bool(found) and all(c.status == "passed" for c in found)
+    return runner_result(results, check)
 
 
 def main(argv=None) -> int:
@@ -116,7 +140,11 @@ def main(argv=None) -> int:
     if len(argv) != 3 or argv[0] != "check":
         print("usage: python -m autograder.report.classroom check GRADES_FOLDER CHECK", file=sys.stderr)
         return 2
-    return 0 if check_passed(argv[1], argv[2]) else 1
+    result = report(argv[1], argv[2])
+    if os.environ.get("GITHUB_OUTPUT"):   # GitHub's file for a step's outputs
+        with open(os.environ["GITHUB_OUTPUT"], "a", encoding="utf-8") as f:
+            f.write(f"result={base64.b64encode(json.dumps(result).encode()).decode()}\n")
+    return 0 if result["status"] == "pass" else 1
 
 
 if __name__ == "__main__":
