@@ -36,9 +36,15 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import nbformat
-
 REPO = Path(__file__).resolve().parent.parent
+VENV = REPO / ".venv"
+# `python bench/run.py` with any Python: run again in the kit's venv, its bin first on PATH (nbgrader runs alembic)
+if VENV.is_dir() and Path(sys.prefix).resolve() != VENV.resolve():
+    os.environ["PATH"] = os.pathsep.join([str(VENV / "bin"), os.environ.get("PATH", "")])
+    os.execv(VENV / "bin" / "python", [str(VENV / "bin" / "python"), *sys.argv])
+
+import nbformat  # noqa: E402
+
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("AUTOGRADER_SECRET", "bench-secret")  # the hidden inputs' seed (a course has its own)
 
@@ -50,9 +56,8 @@ NAME = "02-graphs"
 # Mutants of the 02 answer key, by id from the practical's own list (autograder/practicals/p02_graphs/mutants.py).
 BENCH_MUTANTS = ("wrong-axis", "mean-not-sum", "missing-bias", "closed-form-sign", "python-loop")
 MUTANTS = {m[0]: m[1] for m in mutants.load(NAME) if m[0] in BENCH_MUTANTS}
-# What the kit's kernels get (execute.kernel_env); nbgrader and plain nbclient get the same, to compare like with like.
-KERNEL_FLAGS = {"TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "",
-                "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg"}
+# What the kit's kernels get (engine.kernels.kernel_env); nbgrader and plain nbclient get the same, to compare like with like.
+KERNEL_FLAGS = {**KIT_FLAGS, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "", "MPLBACKEND": "Agg"}
 
 
 def log(msg: str) -> None:
@@ -405,7 +410,7 @@ def render(results: dict, meta: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--parts", default="a,b,c", help="comma-separated parts to run (default a,b,c)")
     p.add_argument("--n", type=int, default=20, help="(b) number of submissions (default 20)")
@@ -415,6 +420,11 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(REPO / "bench" / "RESULTS.md"), help="markdown report (default bench/RESULTS.md)")
     p.add_argument("--json", default=None, help="also write the raw numbers as JSON here")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (submissions, nbgrader course)")
+    return p
+
+
+def main(argv=None) -> int:
+    p = build_parser()
     args = p.parse_args(argv)
     parts = [x.strip() for x in args.parts.split(",") if x.strip()]
     if not set(parts) <= {"a", "b", "c"}:
