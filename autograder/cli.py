@@ -1,7 +1,7 @@
 """Command line (also ``python -m autograder``).
 
-release · grade · merge · export · gradescope · ci · main · calibrate · data · student-kit — ``autograder COMMAND -h``
-for each (``./kit COMMAND`` in the kit's folder).
+release · grade · merge · export · gradescope · ci · main · calibrate · data · student-kit — ``autograder COMMAND
+-h`` for each (``./kit COMMAND`` in the kit's folder).
 """
 
 from __future__ import annotations

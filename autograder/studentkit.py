@@ -29,7 +29,8 @@ SHIPPED = ["__init__.py", "selfcheck.py", "paths.py", "datasets.py", "data.py", 
            "models/__init__.py", "models/*.keras"]
 HIDDEN_COUNTS = "practicals/hidden_counts.json"
 NOT_FOR_STUDENTS = ("make_hidden",)
-GRADER_DEPENDENCIES = ("nbgrader", "nbclient", "psutil", "pytest-xdist", "tqdm", "jupyter_client")
+GRADER_DEPENDENCIES = ("nbgrader", "nbclient", "psutil", "pytest-xdist", "tqdm", "jupyter_client", "dask",
+                       "distributed")
 
 
 def _is_hidden_check(node: ast.AST) -> bool:
