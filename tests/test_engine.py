@@ -142,3 +142,29 @@ def test_gpu_memory_of_the_kernel_tree_is_read_from_nvidia_smi():
     listing = "4242, 1500\n4243, 700\n999, 30000\nnot a line\n"
     assert gpu_memory_mb([4242, 4243, 7], query=listing) == 2200
     assert gpu_memory_mb([7], query=listing) == 0
+
+
+def test_a_kernel_whose_grader_was_killed_goes_away(tmp_path):
+    """A kernel outlives nothing: when the grading process is killed (kill -9, a lost cluster worker) in the
+    middle of a notebook, the execution worker takes its kernel down and exits at once."""
+    import signal
+    import subprocess
+    import sys
+
+    import psutil
+
+    script = ("import nbformat\nfrom autograder import practicals\nfrom autograder.engine.execute import execute\n"
+              "nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('import time\\ntime.sleep(600)')])\n"
+              "execute(nb, practicals.get('01-sklearn'), None, timeout_s=300)\n")
+    grader = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path)
+    tree, deadline = [], time.monotonic() + 60
+    while time.monotonic() < deadline:   # until the notebook's cell is running in the kernel
+        tree = psutil.Process(grader.pid).children(recursive=True)
+        if any("ipykernel" in " ".join(p.cmdline()) for p in tree if p.is_running()):
+            break
+        time.sleep(0.2)
+    time.sleep(3)
+    grader.send_signal(signal.SIGKILL)
+    grader.wait()
+    gone, alive = psutil.wait_procs(tree, timeout=20)
+    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], [p.cmdline()[:3] for p in alive]

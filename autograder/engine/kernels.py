@@ -162,11 +162,25 @@ async def _drive(job: Path, client, preamble) -> object:
     return client.nb
 
 
+def _exit_when_orphaned(parent: int) -> None:
+    """(Worker) the grader that started this worker is gone (killed, its node lost): take the kernel down and exit,
+    whatever the worker was doing (starting the kernel, waiting, running a cell)."""
+    import time
+
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    kill_tree(process_tree(psutil.Process())[1:])
+    os._exit(3)
+
+
 def _worker(job: Path) -> int:
+    import threading
+
     from jupyter_client.manager import AsyncKernelManager
     from nbclient import NotebookClient
     from nbclient.exceptions import DeadKernelError
 
+    threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
     settings = json.loads((job / "job.json").read_text())
     preamble = nbformat.v4.new_code_cell(settings["preamble"], metadata={"ag_role": "preamble"})
     km = AsyncKernelManager(kernel_name=KERNEL_NAME, connection_file=str(job / "runtime" / "kernel.json"))
