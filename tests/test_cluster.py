@@ -151,7 +151,8 @@ def test_a_class_on_two_workers_one_killed_matches_the_local_batch(tmp_path):
 
     # nothing lost, nothing doubled, every verdict the local batch's
     assert sorted(p.name for p in (out / store.RESULTS).iterdir()) == sorted(f"{s.key}.json" for s in subs)
-    assert verdicts(out) == verdicts(local)
+    assert verdicts(out) == verdicts(local), {p.name: (r.status, r.reason, r.notes[-3:]) for p in sorted(
+        (out / store.RESULTS).glob("*.json")) if (r := store.read_result(p)) and r.status != "graded"}
     statuses = {name: v[0] for name, v in verdicts(out).items()}
     assert statuses["erin__01-sklearn.json"] == "error"       # killed its own kernel: a result, not a retry
     assert {statuses[f"{s}__02-graphs.json"] for s in ("alice", "carol")} == {"graded"}
