@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import psutil
-import pytest
 
 from autograder import batch, datasets, mutants, practicals
 from autograder.cluster import GradingPlugin, kit_fingerprint, requirements_missing
