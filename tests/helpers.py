@@ -121,3 +121,32 @@ def edit_keras(path, config=None, iterations=None, weights=None) -> None:
     with zipfile.ZipFile(path, "w") as z:
         for member, data in files.items():
             z.writestr(member, data)
+
+
+def notebook_constants(name: str) -> dict:
+    """UPPER_CASE names bound to literals at the top level of the answer key's code cells (``N, D = 1000, 3`` too)."""
+    import ast
+
+    found = {}
+    nb = nbformat.read(practicals.get(name).solution_notebook(), as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if not (isinstance(node, ast.Assign) and len(node.targets) == 1):
+                continue
+            target, value = node.targets[0], node.value
+            pairs = [(target, value)]
+            if isinstance(target, ast.Tuple) and isinstance(value, ast.Tuple) and len(target.elts) == len(value.elts):
+                pairs = list(zip(target.elts, value.elts))
+            for t, v in pairs:
+                if isinstance(t, ast.Name) and t.id.isupper():
+                    try:
+                        found[t.id] = ast.literal_eval(v)
+                    except ValueError:
+                        pass
+    return found

@@ -14,6 +14,8 @@ import json
 
 import pytest
 
+from helpers import notebook_constants
+
 from autograder import calibrate as cal, practicals
 from autograder.check_api import expect_calibrated, threshold
 
@@ -231,30 +233,6 @@ def test_device_check_recipes_name_calibrated_keys(tmp_path):
     assert rows[0]["passes"] is False and rows[0]["cpu_observed"] == [0.9, 0.9]
 
 
-def _constants(name: str) -> dict:
-    """NAME = literal assignments at the top level of the answer key's code cells."""
-    import ast
-
-    import nbformat
-
-    nb = nbformat.read(practicals.get(name).solution_notebook(), as_version=4)
-    found = {}
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        try:
-            tree = ast.parse(cell.source)
-        except SyntaxError:
-            continue
-        for node in tree.body:
-            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-                try:
-                    found[node.targets[0].id] = ast.literal_eval(node.value)
-                except ValueError:
-                    pass
-    return found
-
-
 def test_device_check_recipes_train_as_the_answer_keys_do():
     """Each recipe's learning rate, batch size, epochs and validation split are the answer key's own constants."""
     import importlib.util
@@ -265,7 +243,7 @@ def test_device_check_recipes_train_as_the_answer_keys_do():
     dc = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(dc)
     for name, recipes in dc.RECIPES.items():
-        key = _constants(name)
+        key = notebook_constants(name)
         for r in recipes:
             got = {"lr": key.get("LEARNING_RATE"), "batch": key.get("BATCH_SIZE"), "epochs": key.get("EPOCHS"),
                    "n_val": key.get("N_VAL")}

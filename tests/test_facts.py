@@ -3,40 +3,12 @@ value. The checks keep their own copy (they never read the student's notebook), 
 
 from __future__ import annotations
 
-import ast
 import importlib
 
-import nbformat
 import pytest
+from helpers import notebook_constants
 
 from autograder import practicals
-
-
-def notebook_constants(name: str) -> dict:
-    """UPPER_CASE names bound to literals at the top level of the answer key's code cells (``N, D = 1000, 3`` too)."""
-    found = {}
-    nb = nbformat.read(practicals.get(name).solution_notebook(), as_version=4)
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        try:
-            tree = ast.parse(cell.source)
-        except SyntaxError:
-            continue
-        for node in tree.body:
-            if not (isinstance(node, ast.Assign) and len(node.targets) == 1):
-                continue
-            target, value = node.targets[0], node.value
-            pairs = [(target, value)]
-            if isinstance(target, ast.Tuple) and isinstance(value, ast.Tuple) and len(target.elts) == len(value.elts):
-                pairs = list(zip(target.elts, value.elts))
-            for t, v in pairs:
-                if isinstance(t, ast.Name) and t.id.isupper():
-                    try:
-                        found[t.id] = ast.literal_eval(v)
-                    except ValueError:
-                        pass
-    return found
 
 
 @pytest.mark.parametrize("name", list(practicals.REGISTRY))
