@@ -178,19 +178,27 @@ def _init_worker() -> None:
     multiprocessing.util.Finalize(_pool, _pool.close, exitpriority=10)  # runs when the worker process exits
 
 
-def _grade_task(job: dict) -> dict:
+def grade_job(job: dict, path, pool: KernelPool | None) -> SubmissionResult:
+    """Grade one job's notebook at ``path`` (the pool's next kernel starts while its checks run); never raises."""
     from autograder.grade import grade_notebook
 
     try:
-        # prewarm: this worker's next kernel starts (and imports TensorFlow) while these checks run
-        result = grade_notebook(job["path"], device=job["device"], seed=job["seed"], student=job["student"],
-                                timeout_s=job["timeout"], memory_mb=job["memory"], pool=_pool)
+        return grade_notebook(path, device=job["device"], seed=job["seed"], student=job["student"],
+                              timeout_s=job["timeout"], memory_mb=job["memory"], pool=pool)
     except Exception as e:  # a fault of the grader, not of the submission: still a row, and the batch goes on
-        result = grader_error(job, f"the grader failed on this submission: {type(e).__name__}: {str(e)[:300]}")
+        return grader_error(job, f"the grader failed on this submission: {type(e).__name__}: {str(e)[:300]}")
+
+
+def record(result: SubmissionResult, job: dict) -> str:
+    """Write a job's result where the batch keeps it; return its status."""
     result.sha256 = job["sha256"]
     result.environment.setdefault("seed", job["seed"])
     write_result(result, Path(job["out_file"]))
-    return {"status": result.status}
+    return result.status
+
+
+def _grade_task(job: dict) -> dict:
+    return {"status": record(grade_job(job, job["path"], _pool), job)}
 
 
 def grader_error(job: dict, reason: str) -> SubmissionResult:

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING
 from distributed import Client, Reschedule, WorkerPlugin, as_completed, get_worker
 from distributed.scheduler import KilledWorker
 
+from autograder.results import SubmissionResult
+
 # The engine is imported where it is used: a worker unpickles this module's plugin in its event loop.
 if TYPE_CHECKING:
     from autograder import batch
@@ -110,7 +112,6 @@ class GradingPlugin(WorkerPlugin):
 def grade_on_worker(job: dict, data: bytes) -> dict:
     """The task: grade one submission's bytes on this worker, return its result record."""
     from autograder import batch
-    from autograder.grade import grade_notebook
 
     plugin = get_worker().plugins.get(PLUGIN)
     if plugin is None or plugin.pool is None:  # a refused worker, about to leave: grade it elsewhere
@@ -120,24 +121,10 @@ def grade_on_worker(job: dict, data: bytes) -> dict:
         path = Path(tmp, "submitted", job["folder"], job["name"])
         path.parent.mkdir(parents=True)
         path.write_bytes(data)
-        try:
-            result = grade_notebook(path, device=job["device"], seed=job["seed"], student=job["student"],
-                                    timeout_s=job["timeout"], memory_mb=job["memory"], pool=plugin.pool)
-        except Exception as e:  # a fault of the grader, not of the submission: still a row
-            result = batch.grader_error(job, f"the grader failed on this submission: {type(e).__name__}: {str(e)[:300]}")
+        result = batch.grade_job(job, path, plugin.pool)
     result.submission = job["path"]
     return result.to_dict()
 
-
-def _record(sub: batch.Submission, job: dict, record: dict, out: Path) -> str:
-    from autograder.report.store import result_path, write_result
-    from autograder.results import SubmissionResult
-
-    result = SubmissionResult.from_dict(record)
-    result.sha256 = sub.sha256
-    result.environment.setdefault("seed", job["seed"])
-    write_result(result, result_path(out, sub))
-    return result.status
 
 
 def connect(address: str) -> Client:
@@ -203,7 +190,7 @@ def run_cluster_batch(subs: list[batch.Submission], out: str | Path, address: st
             except Exception as e:  # the task could not run there: a row, and the batch goes on
                 record = batch.grader_error(job, f"the cluster failed on this submission: {type(e).__name__}: "
                                                  f"{str(e)[:300]}").to_dict()
-            status = _record(sub, job, record, out)
+            status = batch.record(SubmissionResult.from_dict(record), job)
             statuses[status] += 1
             failed = sum(v for k, v in statuses.items() if k != "graded")
             bar.set_postfix(done=sum(statuses.values()), failed=failed,
