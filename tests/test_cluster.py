@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -100,12 +101,13 @@ def test_a_class_on_two_workers_one_killed_matches_the_local_batch(tmp_path):
         wait_for(sched_file.exists, 60, "the scheduler")
         time.sleep(0.5)
         address = json.loads(sched_file.read_text())["address"]
-        workers = {}
+        workers, tmps = {}, {}
         for name, threads in (("A", 1), ("B", 1), ("wide", 2)):  # "wide" must be refused: checks are not thread safe
-            (tmp_path / name / "tmp").mkdir(parents=True)
+            # a short TMPDIR: a kernel's unix socket lives under it, and socket paths are limited to 107 bytes
+            tmps[name] = Path(tempfile.mkdtemp(prefix=f"ag-t{name}-", dir="/tmp"))
             workers[name] = start([BIN / "dask", "worker", address, "--no-nanny", "--nthreads", str(threads),
                                    "--no-dashboard", "--name", name], tmp_path / f"{name}.log",
-                                  dict(env, TMPDIR=str(tmp_path / name / "tmp")), tmp_path / name / "cwd")
+                                  dict(env, TMPDIR=str(tmps[name])), tmp_path / name / "cwd")
         procs += workers.values()
         wait_for(lambda: all("Registered to" in (tmp_path / f"{n}.log").read_text() for n in workers), 120,
                  "the workers")
@@ -115,7 +117,7 @@ def test_a_class_on_two_workers_one_killed_matches_the_local_batch(tmp_path):
                                 "--no-progress", "--brief", "--no-feedback"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
         # node A is lost while it grades a submission (its temporary copy of the notebook exists)
-        wait_for(lambda: list((tmp_path / "A" / "tmp").glob("ag-sub-*")), 180, "worker A to grade")
+        wait_for(lambda: list(tmps["A"].glob("ag-sub-*")), 180, "worker A to grade")
         kill_tree(workers["A"])
         in_flight = len(subs) - len(list((out / store.RESULTS).glob("*.json")))
         stdout, stderr = cli.communicate(timeout=300)
@@ -138,7 +140,7 @@ def test_a_class_on_two_workers_one_killed_matches_the_local_batch(tmp_path):
         cli = subprocess.Popen([BIN / "autograder", "grade", tmp_path / "late", "--scheduler", address, "--out", lost,
                                 "--no-progress", "--brief", "--no-export"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
-        wait_for(lambda: list((tmp_path / "B" / "tmp").glob("ag-sub-*")), 180, "worker B to grade")
+        wait_for(lambda: list(tmps["B"].glob("ag-sub-*")), 180, "worker B to grade")
         kill_tree(workers["B"])
         stdout, stderr = cli.communicate(timeout=120)
         assert cli.returncode == 0, stderr
