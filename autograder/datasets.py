@@ -13,14 +13,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-
-class DataNotFound(RuntimeError):
-    """A dataset a practical needs is neither in Keras' cache nor in a known offline location."""
-
-
-def keras_home(home: str | os.PathLike | None = None) -> Path:
-    """Keras' own cache folder (KERAS_HOME, else ~/.keras)."""
-    return Path(home or os.environ.get("KERAS_HOME") or Path.home() / ".keras")
+# The students' helper module holds the datasets' locations and Keras' cache: notebooks and grader share them.
+from dl4img import (DEBIAN_DATASETS, DEBIAN_FASHION, FASHION_ENV, FASHION_FILES, FASHION_SUBDIR,
+                    IMAGENET_FILES, DataNotFound, how_to_get_imagenet, keras_home)
 
 
 @dataclass(frozen=True)
@@ -90,30 +85,17 @@ class Provider:
         return list(self.kernel_files)
 
 
-# Fashion-MNIST as Keras downloads it; Debian's dataset-fashion-mnist ships the same four files.
-FASHION_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
-DEBIAN_DATASETS = "/usr/share/datasets"   # hidden from kernels: it holds the test split the grader scores with
-FASHION = Provider(
-    "fashion-mnist", "datasets/fashion-mnist",
-    files=("train-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz",
-           "t10k-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz"),
-    kernel_files=("train-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz"),
-    required=True, offline_dirs=(DEBIAN_DATASETS + "/fashion-mnist",), env="FASHION_MNIST_DIR")
+# Fashion-MNIST as Keras downloads it; Debian's dataset-fashion-mnist ships the same four files (DEBIAN_DATASETS
+# is hidden from kernels: it holds the test split the grader scores with).
+FASHION = Provider("fashion-mnist", FASHION_SUBDIR, files=FASHION_FILES, kernel_files=FASHION_FILES[:2],
+                   required=True, offline_dirs=(DEBIAN_FASHION,), env=FASHION_ENV)
 
-# What keras.applications.InceptionV3(weights="imagenet") and decode_predictions fetch (Keras 3.15 sources).
-KERAS_MODELS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/"
-IMAGENET_FILES = (
-    ("inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
-     KERAS_MODELS_URL + "inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
-     "9a0d58056eeedaa3f26cb7ebd46da564"),   # md5, checked by keras.utils.get_file
-    ("imagenet_class_index.json",
-     "https://storage.googleapis.com/download.tensorflow.org/data/imagenet_class_index.json",
-     "c2c37ea517e94d9795004a39431a14cb"),
-)
+# What keras.applications.InceptionV3(weights="imagenet") and decode_predictions fetch.
 IMAGENET = Provider("imagenet-inceptionv3", "models", files=tuple(n for n, _, _ in IMAGENET_FILES),
                     kernel_files=tuple(n for n, _, _ in IMAGENET_FILES), required=False)
 
-# scikit-learn's two sample photos ship inside its wheel: readable wherever scikit-learn is installed.
+# scikit-image's sample photos (05's kitten: skimage.data.chelsea()) ship inside its wheel: readable wherever the
+# pinned scikit-image is installed, nothing to provide.
 SAMPLE_PHOTOS = Provider("sample-photos", "", files=(), kernel_files=(), required=True)
 
 
@@ -123,24 +105,11 @@ def _how_fashion() -> str:
             "(~/.keras/datasets/fashion-mnist).")
 
 
-def _how_imagenet() -> str:
-    """What to do when the ImageNet files cannot be downloaded: exactly where Keras' cache expects them."""
-    cache = keras_home() / IMAGENET.subdir
-    lines = ["The ImageNet weights of InceptionV3 are not in Keras' cache and cannot be downloaded here.",
-             "Download these files on a machine with a network and copy them to exactly these paths:"]
-    for name, url, md5 in IMAGENET_FILES:
-        lines.append(f"  {cache / name}\n      from {url}\n      (md5 {md5}; Keras re-downloads a file "
-                     "whose md5 differs)")
-    lines.append("(Keras' cache is $KERAS_HOME/models, by default ~/.keras/models.) "
-                 "Everything that does not need these weights still runs.")
-    return "\n".join(lines)
-
-
 def _how_photos() -> str:
-    return "scikit-learn's sample photos ship with scikit-learn: `pip install scikit-learn`."
+    return "scikit-image's sample photos ship with scikit-image: `pip install scikit-image==0.26.0`."
 
 
-HOW_TO = {"fashion-mnist": _how_fashion, "imagenet-inceptionv3": _how_imagenet, "sample-photos": _how_photos}
+HOW_TO = {"fashion-mnist": _how_fashion, "imagenet-inceptionv3": how_to_get_imagenet, "sample-photos": _how_photos}
 PROVIDERS = {p.name: p for p in (FASHION, IMAGENET, SAMPLE_PHOTOS)}
 HIDDEN_FROM_KERNEL = (DEBIAN_DATASETS,)
 
@@ -150,10 +119,6 @@ def get(name: str) -> Provider:
         return PROVIDERS[name]
     except KeyError:
         raise KeyError(f"unknown dataset {name!r}; known: {', '.join(PROVIDERS)}") from None
-
-
-def how_to_get_imagenet() -> str:
-    return IMAGENET.how_to_install()
 
 
 def imagenet_missing() -> list[str]:

@@ -2,11 +2,14 @@
 
 ``release/<a>/`` is what students get (solutions replaced by stubs); ``solutions/<a>/`` is the answer key,
 the source notebook without outputs. Both are generated from ``source/<a>/``; never edit them by hand.
+``--lang fr`` writes ``release/fr/<a>/`` and ``solutions/fr/<a>/`` from the same source and the French catalog
+(``autograder/i18n.py``).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -14,7 +17,12 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.paths import course_dir
+from autograder.models import fashion_base_path
+from autograder.paths import REPO, course_dir
+
+# The kit's files a notebook may use beside it: the students' helper module, and 05's pretrained network.
+DL4IMG = REPO / "dl4img.py"
+BASE_NETWORK = Path(fashion_base_path())
 
 
 class ReleaseError(RuntimeError):
@@ -35,6 +43,7 @@ def generate_release(name: str, root: str | Path | None = None) -> Path:
     if proc.returncode != 0 or not (out / f"{name}.ipynb").is_file():
         raise ReleaseError(f"nbgrader generate_assignment {name} failed (exit {proc.returncode}):\n"
                            f"{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    ship_helpers(out / f"{name}.ipynb")
     return out
 
 
@@ -51,11 +60,52 @@ def generate_solution(name: str, root: str | Path | None = None) -> Path:
         shutil.rmtree(out)
     out.mkdir(parents=True)
     nbformat.write(nb, out / f"{name}.ipynb")
+    ship_helpers(out / f"{name}.ipynb")
     return out
 
 
-def release(names, root=None) -> list[Path]:
+def ship_helpers(notebook: Path) -> None:
+    """Copy beside ``notebook`` what it uses of the kit: dl4img.py where it imports dl4img, the pretrained network
+    where it calls fashion_base_path(). Students then need no grader, only the packages they import."""
+    code = "\n".join(c.source for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code")
+    for helper, used in ((DL4IMG, re.search(r"^\s*(from|import) dl4img\b", code, re.M)),
+                         (BASE_NETWORK, "fashion_base_path(" in code)):
+        if used:
+            shutil.copy(helper, notebook.parent / helper.name)
+
+
+def generate_translated(name: str, lang: str, root: str | Path | None = None) -> list[Path]:
+    """``release/<lang>/<a>/`` and ``solutions/<lang>/<a>/``: the source translated from the catalog into a
+    temporary course's ``source/``, released there by the same steps (real nbgrader), then copied here."""
+    import tempfile
+
+    from autograder import i18n
+
+    root = course_dir(root)
+    written = []
+    with tempfile.TemporaryDirectory(prefix=f"ag-release-{lang}-") as tmp:
+        course = Path(tmp)
+        shutil.copytree(root / "source" / name, course / "source" / name)
+        if (root / "nbgrader_config.py").exists():
+            shutil.copy(root / "nbgrader_config.py", course)
+        notebook = course / "source" / name / f"{name}.ipynb"
+        nbformat.write(i18n.translate_notebook(nbformat.read(notebook, as_version=4), lang), notebook)
+        for folder, generate in (("release", generate_release), ("solutions", generate_solution)):
+            out = root / folder / lang / name
+            if out.exists():
+                shutil.rmtree(out)
+            shutil.copytree(generate(name, course), out)
+            written.append(out)
+    return written
+
+
+def release(names, root=None, lang: str = "en") -> list[Path]:
+    """English (the source's language) into release/<a>/ and solutions/<a>/; another language into
+    release/<lang>/<a>/ and solutions/<lang>/<a>/."""
     written = []
     for name in names:
-        written += [generate_release(name, root), generate_solution(name, root)]
+        if lang == "en":
+            written += [generate_release(name, root), generate_solution(name, root)]
+        else:
+            written += generate_translated(name, lang, root)
     return written

@@ -26,7 +26,7 @@ SHIPPED = ["__init__.py", "selfcheck.py", "paths.py", "datasets.py", "data.py", 
            "check_api.py", "engine/__init__.py", "engine/in_kernel.py", "engine/check_runner.py",
            "report/__init__.py", "report/console.py", "practicals/__init__.py", "practicals/*/__init__.py",
            "practicals/*/practical.toml", "practicals/*/in_kernel.py", "practicals/*/thresholds.json",
-           "models/__init__.py", "models/*.keras"]
+           "models/__init__.py", "models/*.keras", "i18n.py", "locale/*/LC_MESSAGES/*.po"]
 HIDDEN_COUNTS = "practicals/hidden_counts.json"
 NOT_FOR_STUDENTS = ("make_hidden",)
 GRADER_DEPENDENCIES = ("nbgrader", "nbclient", "psutil", "pytest-xdist", "tqdm", "jupyter_client", "dask",
@@ -100,10 +100,11 @@ def _pyproject() -> str:
              "[project]", 'name = "dl4img-student"', f'version = "{project["version"]}"',
              'description = "Self-checks for the deep-learning-for-images practicals (public checks only)"',
              f'requires-python = "{project["requires-python"]}"', "dependencies = ["]
-    lines += [f"    {json.dumps(d)}," for d in deps] + ["]", "", "[tool.setuptools.packages.find]",
+    lines += [f"    {json.dumps(d)}," for d in deps] + ["]", "", "[tool.setuptools]", 'py-modules = ["dl4img"]', "",
+                                                        "[tool.setuptools.packages.find]",
                                                         'include = ["autograder*"]', "",
                                                         "[tool.setuptools.package-data]",
-                                                        'autograder = ["**/*.json", "**/*.keras", "practicals/*/practical.toml"]', ""]
+                                                        'autograder = ["**/*.json", "**/*.keras", "practicals/*/practical.toml", "locale/*/LC_MESSAGES/*.po"]', ""]
     return "\n".join(lines)
 
 
@@ -122,6 +123,7 @@ def build(out: str | Path) -> Path:
         src = a.folder / "checks.py"
         (pkg / src.relative_to(KIT)).write_text(public_source(src.read_text()))
     (pkg / HIDDEN_COUNTS).write_text(json.dumps(hidden_counts(), indent=1))
+    shutil.copy2(KIT.parent / "dl4img.py", out)   # the notebooks' helper module: autograder.data imports it
     (out / "pyproject.toml").write_text(_pyproject())
     (out / "README.md").write_text("Self-checks for the practicals: `pip install .` here, then run the notebooks; "
                                    "each `check(...)` cell runs that question's public checks.\n")

@@ -130,6 +130,7 @@ def allowed_paths(work: Path, runtime: Path, data_binds: dict[Path, Path]) -> li
     python = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, Path(sys.executable).resolve().parent)}
     python |= {Path(p).resolve() for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p}
     python.add(kit)
+    python.add(kit.parent / "dl4img.py")  # the kit's copy of the notebooks' helper module (outside the package)
     ops: list[tuple[Path, list[str]]] = []
     for top in map(Path, SYSTEM):
         if top.is_symlink():   # /lib -> usr/lib on merged-/usr systems

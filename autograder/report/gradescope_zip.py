@@ -69,7 +69,7 @@ fi
 rm -f "$ERR"
 """
 
-KIT_FILES = ("pyproject.toml", "README.md", "nbgrader_config.py", "LICENSE")
+KIT_FILES = ("pyproject.toml", "README.md", "nbgrader_config.py", "LICENSE", "dl4img.py")
 
 
 def gradescope_root() -> Path:
