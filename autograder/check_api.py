@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from autograder.engine.in_kernel import ERRORS_FILE
+from autograder.i18n import _
 
 MAX_FILE_BYTES = 200 * 1024 * 1024
 
@@ -56,10 +57,12 @@ class Artifacts:
         path = self.folder / f"{name}{suffix}"
         if not path.is_file():
             if name in self.errors:
-                raise MissingAnswer(f"computing `{name}` failed: {self.errors[name]}", raised=True)
-            raise MissingAnswer(f"no answer for `{name}` was exported", raised=False)
+                raise MissingAnswer(_("computing `{name}` failed: {error}").format(name=name, error=self.errors[name]),
+                                    raised=True)
+            raise MissingAnswer(_("no answer for `{name}` was exported").format(name=name), raised=False)
         if path.stat().st_size > MAX_FILE_BYTES:
-            raise MissingAnswer(f"`{name}` is larger than {MAX_FILE_BYTES // 2**20} MiB", raised=False)
+            raise MissingAnswer(_("`{name}` is larger than {size} MiB").format(name=name, size=MAX_FILE_BYTES // 2**20),
+                                raised=False)
         return path
 
     def path(self, name: str, suffix: str) -> Path:
@@ -70,7 +73,8 @@ class Artifacts:
         if name not in self._cache:
             a = np.load(self._path(name, ".npy"), allow_pickle=False)
             if a.dtype.kind not in "biuf":
-                raise MissingAnswer(f"`{name}` is not numeric (dtype {a.dtype})", raised=False)
+                raise MissingAnswer(_("`{name}` is not numeric (dtype {dtype})").format(name=name, dtype=a.dtype),
+                                    raised=False)
             self._cache[name] = a
         return self._cache[name]
 
@@ -89,7 +93,8 @@ class Artifacts:
             except Exception as e:
                 if isinstance(e, MissingAnswer):
                     raise
-                raise MissingAnswer(f"`{name}` is not a valid GraphDef ({type(e).__name__})", raised=False)
+                raise MissingAnswer(_("`{name}` is not a valid GraphDef ({error})").format(name=name, error=type(e).__name__),
+                                    raised=False)
         return self._cache[name]
 
     def model(self, name: str):
@@ -101,8 +106,9 @@ class Artifacts:
             try:
                 self._cache[name] = keras.saving.load_model(path, compile=False, safe_mode=True)
             except Exception as e:
-                raise MissingAnswer(f"`{name}` could not be loaded as a Keras model: {type(e).__name__}: "
-                                    f"{str(e).splitlines()[0][:200] if str(e) else ''}", raised=False)
+                error = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+                raise MissingAnswer(_("`{name}` could not be loaded as a Keras model: {error}").format(
+                    name=name, error=error), raised=False)
         return self._cache[name]
 
     def cached(self, key: str, compute):
@@ -142,9 +148,9 @@ def expect_calibrated(art: "Artifacts", assignment: str, key: str, got: float, w
     entry = threshold_entry(assignment, key)
     limit = float(entry["threshold"])
     if entry.get("kind", "min") == "min":
-        expect(got >= limit, f"{what} is {got:.4f}, expected at least {limit:.4f}")
+        expect(got >= limit, _("{what} is {got:.4f}, expected at least {limit:.4f}").format(what=what, got=got, limit=limit))
     else:
-        expect(got <= limit, f"{what} is {got:.4f}, expected at most {limit:.4f}")
+        expect(got <= limit, _("{what} is {got:.4f}, expected at most {limit:.4f}").format(what=what, got=got, limit=limit))
 
 
 # -- expected-vs-got assertions ------------------------------------------------------------------
@@ -165,7 +171,8 @@ def fmt(v) -> str:
     """A value as a student reads it: integers in full, floats to 6 significant digits, arrays summarised."""
     a = np.asarray(v)
     if a.size > 6:
-        return f"array of shape {a.shape} starting {np.array2string(a.ravel()[:4], precision=4)}"
+        return _("array of shape {shape} starting {start}").format(shape=a.shape,
+                                                                   start=np.array2string(a.ravel()[:4], precision=4))
     if a.ndim:
         return np.array2string(a, precision=6)
     x = a.item()
@@ -177,7 +184,8 @@ def fmt(v) -> str:
 
 def expect_shape(got, expected: tuple, what: str) -> None:
     shape = tuple(np.shape(got))
-    expect(shape == tuple(expected), f"{what} has shape {shape}, expected {tuple(expected)}")
+    expect(shape == tuple(expected), _("{what} has shape {shape}, expected {expected}").format(
+        what=what, shape=shape, expected=tuple(expected)))
 
 
 def expect_close(got, expected, what: str, rtol: float = 1e-4, atol: float = 1e-6) -> None:
@@ -186,13 +194,16 @@ def expect_close(got, expected, what: str, rtol: float = 1e-4, atol: float = 1e-
     if not np.allclose(got, expected, rtol=rtol, atol=atol):
         worst = np.max(np.abs(got - expected)) if got.size else 0.0
         if not np.all(np.isfinite(got)):
-            raise CheckFailure(f"{what}: got non-finite values (NaN or infinity), expected {fmt(expected)}")
-        raise CheckFailure(f"{what}: got {fmt(got)}, expected {fmt(expected)} (largest difference {worst:.3g})")
+            raise CheckFailure(_("{what}: got non-finite values (NaN or infinity), expected {expected}").format(
+                what=what, expected=fmt(expected)))
+        raise CheckFailure(_("{what}: got {got}, expected {expected} (largest difference {worst:.3g})").format(
+            what=what, got=fmt(got), expected=fmt(expected), worst=worst))
 
 
 def expect_equal(got, expected, what: str) -> None:
-    expect(got == expected, f"{what}: got {got!r}, expected {expected!r}")
+    expect(got == expected, _("{what}: got {got!r}, expected {expected!r}").format(what=what, got=got, expected=expected))
 
 
 def expect_at_least(got: float, threshold: float, what: str) -> None:
-    expect(got >= threshold, f"{what} is {got:.4f}, expected at least {threshold:.4f}")
+    expect(got >= threshold, _("{what} is {got:.4f}, expected at least {limit:.4f}").format(
+        what=what, got=got, limit=threshold))

@@ -8,6 +8,7 @@ Every notebook is graded through the batch runner (parallel workers).
 A notebook that runs out of time says nothing about the checks: it is graded once more, alone, with
 ``RETRY_FACTOR`` times its budget; if it still runs out, the machine was too slow, and that is reported as such
 (exit 3, "inconclusive"), not as a mutant that was not caught.
+It also prints each language's translation coverage (``autograder/i18n.py``), for information.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from autograder.report import store
 from autograder import practicals, batch, mutants
+from autograder.i18n import coverage_lines
 from autograder.paths import course_dir
 from autograder.textsafe import printable
 
@@ -185,6 +187,8 @@ def kill_rates(kills: dict[str, list[tuple[bool, bool]]]) -> list[str]:
 
 def main_cli(args) -> int:
     problems = run_ci(args.assignments, args.root, args.workers, args.out, set(args.skip))
+    for line in coverage_lines(args.root):   # information, never a failure: untranslated text shows in English
+        print(line, file=sys.stderr)
     for p in problems:
         print(f"{'SLOW' if p.startswith(SLOW) else 'PROBLEM'}: {printable(p)}", file=sys.stderr)
     verdicts = [p for p in problems if not p.startswith(SLOW)]

@@ -1,6 +1,6 @@
 """Command line (also ``python -m autograder``).
 
-release · grade · merge · export · gradescope · ci · main · calibrate · data · student-kit — ``autograder COMMAND
+release · grade · merge · export · gradescope · ci · main · calibrate · data · student-kit · translations — ``autograder COMMAND
 -h`` for each (``./kit COMMAND`` in the kit's folder).
 """
 
@@ -21,9 +21,25 @@ from autograder.textsafe import printable
 def cmd_release(args) -> int:
     from autograder.release import release
 
-    for path in release(args.assignments or list(practicals.REGISTRY), args.root):
+    for path in release(args.assignments or list(practicals.REGISTRY), args.root, args.lang):
         print(f"wrote {path}")
     _ensure_secret(args.root)
+    return 0
+
+
+def _languages() -> list[str]:
+    from autograder.i18n import languages
+
+    return languages()
+
+
+def cmd_translations(args) -> int:
+    from autograder import i18n
+
+    for path in i18n.update_catalogs(root=args.root):
+        print(f"updated {path}")
+    for line in i18n.coverage_lines(args.root):
+        print(line)
     return 0
 
 
@@ -332,7 +348,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("release", help="generate release/ (nbgrader) and solutions/ from source/")
     r.add_argument("assignments", nargs="*", type=assignment, help="default: every practical")
+    r.add_argument("--lang", default="en", choices=_languages(),
+                   help="en: release/<a>/ and solutions/<a>/; another language: release/<lang>/<a>/ and "
+                        "solutions/<lang>/<a>/, translated from autograder/locale/<lang>/ (default: en)")
     r.set_defaults(func=cmd_release)
+
+    tr = sub.add_parser("translations", help="merge the course's current texts into each language's catalog "
+                                             "(autograder/locale/) and print its coverage")
+    tr.set_defaults(func=cmd_translations)
 
     g = sub.add_parser("grade", help="grade notebooks or a class (files or folders; nbgrader's submitted/ too)")
     g.add_argument("paths", nargs="+")

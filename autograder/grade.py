@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 
-from autograder import hygiene, practicals
+from autograder import hygiene, i18n, practicals
 from autograder.engine import retrace, sandbox
 from autograder.engine.check_worker import CheckStepFailed
 from autograder.engine.check_runner import list_checks
@@ -86,12 +86,15 @@ def load_submission(path: Path, root=None):
     release_path = assignment.release_notebook(root)
     if not release_path.is_file():
         return nb, assignment, []
-    release = nbformat.read(release_path, as_version=4)
+    # a translated notebook is compared with the release in its language (the same cells, translated text)
+    lang = i18n.notebook_language(nb)
+    release = i18n.translate_notebook(nbformat.read(release_path, as_version=4), lang)
     share = hygiene.overlap(nb, release)
     if share < 0.5:
         for other in practicals.REGISTRY.values():
             p = other.release_notebook(root)
-            if other is not assignment and p.is_file() and hygiene.overlap(nb, nbformat.read(p, as_version=4)) >= 0.5:
+            if other is not assignment and p.is_file() and hygiene.overlap(
+                    nb, i18n.translate_notebook(nbformat.read(p, as_version=4), lang)) >= 0.5:
                 raise ValueError(f"this is a notebook of {other.name}, submitted as {assignment.name}")
     fixed, notes = hygiene.normalise(nb, release)
     return fixed, assignment, notes
@@ -177,7 +180,8 @@ def grade_notebook(path: str | Path, *, device: str = "cpu", seed: int = DEFAULT
     try:
         result.checks, result.measurements = check_worker().run(
             assignment.checks_module, run.snapshots, hidden,
-            f"not graded: {stopped} before this question's check cell ran", expected)
+            f"not graded: {stopped} before this question's check cell ran", expected,
+            language=i18n.notebook_language(nb))
     except CheckStepFailed as e:
         result.status, result.reason = e.status, e.reason
         result.checks = [CheckResult(**{**c.__dict__, "status": "error", "message": e.reason}) for c in expected]

@@ -79,6 +79,8 @@ COMMANDS = {
     "./kit calibrate NN-name": PARSE,
     "./kit student-kit": PARSE,
     "python -O": PYTHON_FLAG,
+    "./kit translations": PARSE,
+    "./kit release --lang fr": PARSE,
     # docs/cluster.md
     "./kit grade submitted/ --scheduler tcp://HOST:8786": PARSE,
     "./kit dask worker tcp://HOST:8786 --nworkers \"$(nproc)\" --nthreads 1": PROGRAM,

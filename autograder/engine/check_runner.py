@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from autograder import i18n
 from autograder.check_api import Artifacts, MissingAnswer
 from autograder.results import CheckResult
 
@@ -35,7 +36,8 @@ class _Collector:
         question = request.node.get_closest_marker("check").kwargs["question"]
         found = self.artifacts.get(question)
         if found is None:
-            raise MissingAnswer(self.missing or f"no answers of {question} were captured", raised=True)
+            raise MissingAnswer(self.missing or i18n._("no answers of {question} were captured").format(
+                question=question), raised=True)
         return found
 
     def pytest_collection_modifyitems(self, items, config):
@@ -116,14 +118,15 @@ def _pytest(module: str, collector: _Collector, extra: list[str]) -> None:
 
 
 def run_checks(module: str, artifacts, include_hidden: bool = True,
-               question: str | None = None, missing: str = "") -> list[CheckResult]:
-    """Run ``module``'s checks (a dotted module name) on ``artifacts``.
+               question: str | None = None, missing: str = "", language: str = i18n.DEFAULT) -> list[CheckResult]:
+    """Run ``module``'s checks (a dotted module name) on ``artifacts``; their messages in ``language``.
 
     ``artifacts``: one ``Artifacts`` for every question, or a dict question -> ``Artifacts`` (each question's
     snapshot, taken at its check cell); a question absent from the dict gets ``missing`` as its error.
     """
     collector = _Collector(artifacts, include_hidden, question, missing)
-    _pytest(module, collector, [])
+    with i18n.use(language):
+        _pytest(module, collector, [])
     return collector.ordered()
 
 

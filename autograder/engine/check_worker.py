@@ -98,8 +98,9 @@ class CheckWorker:
 
     # -- one submission --------------------------------------------------------------------------
     def run(self, module: str, snapshots: dict[str, Path], hidden: dict | None, missing: str,
-            expected: list[CheckResult]) -> tuple[list[CheckResult], dict]:
-        """Run ``module``'s checks on the snapshots; returns (checks, measurements) or raises CheckStepFailed."""
+            expected: list[CheckResult], language: str = "en") -> tuple[list[CheckResult], dict]:
+        """Run ``module``'s checks on the snapshots, messages in the notebook's ``language``; returns
+        (checks, measurements) or raises CheckStepFailed."""
         size = artifact_mb(snapshots.values())
         if size > ARTIFACT_BUDGET_MB:
             raise CheckStepFailed("error", f"the notebook exported {size:.0f} MB of answers, more than the "
@@ -115,7 +116,7 @@ class CheckWorker:
         (request / "request.json").write_text(json.dumps({
             "module": module, "snapshots": {q: str(p) for q, p in snapshots.items()},
             "hidden": str(hidden_file) if hidden_file else None, "missing": missing,
-            "response": str(request / "response.json")}))
+            "response": str(request / "response.json"), "language": language}))
         try:
             self.proc.stdin.write(f"go {request / 'request.json'}\n")
             self.proc.stdin.flush()
@@ -218,7 +219,7 @@ def _serve(folder: Path) -> int:
                 with np.load(req["hidden"], allow_pickle=False) as z:
                     hidden = {k: z[k] for k in z.files}
             by_question = {q: Artifacts(p, hidden) for q, p in req["snapshots"].items()}
-            checks = run_checks(req["module"], by_question, missing=req["missing"])
+            checks = run_checks(req["module"], by_question, missing=req["missing"], language=req.get("language", "en"))
             measurements = {k: v for a in by_question.values() for k, v in a.measurements.items()}
             response = {"checks": [c.__dict__ for c in checks], "measurements": measurements}
         except Exception as e:  # the grader's own failure on this submission: reported, the worker goes on
