@@ -1,4 +1,5 @@
-"""Practical 05 graded end to end, wrong submissions on exported files, the shipped network, the ImageNet path.
+"""Practical 05 graded end to end, wrong submissions on exported files, the shipped network, the ImageNet path
+(the kitten's check included, on fabricated predictions), the layers of InceptionV3.
 
 The answer key runs once (session fixture, artifacts kept); most wrong submissions are edits of those exported
 files re-checked with ``run_checks`` (no retraining); one real notebook variant trains on the wrong classes.
@@ -21,13 +22,14 @@ from autograder.grade import grade_notebook, hidden_inputs
 from autograder.datasets import IMAGENET, IMAGENET_FILES, how_to_get_imagenet, imagenet_missing
 from autograder.models import FEATURE_DIM, FEATURE_LAYER, PRETRAIN_CLASSES, fashion_base_path
 from autograder.paths import REPO
-from helpers import edit_keras, mutate, not_passed
+from autograder.practicals.p05_pretrained import checks as p05
+from helpers import edit_keras, mutate, not_passed, notebook_constants
 
 NAME = "05-pretrained"
 A = practicals.get(NAME)
 KEY = A.solution_notebook(REPO)
-IMAGENET_CHECKS = {"imagenet_top5_photos", "imagenet_features"}
-TOTAL = 32
+IMAGENET_CHECKS = {"imagenet_top5_photos", "imagenet_features", "imagenet_kitten"}
+TOTAL = 37
 SHARED_REFERENCES = ("transfer_test", "train_lookup", "shipped_weights", "ref_extractor")
 BASE_LAYERS = ["rescale", "conv1", "pool1", "conv2", "pool2", "flatten", "fc", "dropout", "predictions"]
 
@@ -54,8 +56,9 @@ def test_answer_key_scores_full_marks(graded_key):
     assert all("ImageNet weights" in c.message for c in result.checks if c.status == "skipped")
     assert sum(c.max_points for c in result.checks) == TOTAL
     assert result.score == result.max_score == TOTAL - sum(c.max_points for c in result.checks if c.name in skipped)
-    assert {c.question for c in result.checks} == {"05.preprocess", "05.inception", "05.top5", "05.imagenet", "05.cut",
-                                                   "05.features", "05.pixels", "05.transfer", "05.finetune"}
+    assert {c.question for c in result.checks} == {"05.preprocess", "05.inception", "05.top5", "05.imagenet",
+                                                   "05.layers", "05.cut", "05.features", "05.pixels", "05.transfer",
+                                                   "05.finetune"}
     assert set(result.measurements) == {"pixel_accuracy", "transfer_accuracy", "finetune_accuracy"}
     assert result.measurements["transfer_accuracy"] > result.measurements["pixel_accuracy"]
 
@@ -96,12 +99,11 @@ def _arr(folder, name, fn):
 
 def _resize_224(folder):
     import tensorflow as tf
-    from sklearn.datasets import load_sample_images
 
     def ref(images):
         return tf.image.resize(tf.cast(images, tf.float32), (224, 224)).numpy() / 127.5 - 1
 
-    np.save(folder / "x_photos.npy", ref(np.stack(load_sample_images().images)))
+    np.save(folder / "x_photos.npy", np.concatenate([ref(photo[None]) for photo in p05.photos()]))
     np.save(folder / "preprocess_hidden.npy", ref(hidden_inputs(A)["images"]))
 
 
@@ -216,16 +218,31 @@ def _locked_cell_crashed(folder):
 
 
 def _scale_by_range(folder):
-    """preprocess with (x - min) / (max - min) * 2 - 1: right on the photos (0..255), wrong on 40..199 images."""
+    """preprocess with (x - min) / (max - min) * 2 - 1: off on the kitten (0..231), further on 40..199 images."""
     import tensorflow as tf
-    from sklearn.datasets import load_sample_images
 
     def wrong(images):
         x = tf.image.resize(tf.cast(images, tf.float32), (299, 299)).numpy()
         return (x - x.min()) / (x.max() - x.min()) * 2 - 1
 
-    np.save(folder / "x_photos.npy", wrong(np.stack(load_sample_images().images)))
+    np.save(folder / "x_photos.npy", np.concatenate([wrong(photo[None]) for photo in p05.photos()]))
     np.save(folder / "preprocess_hidden.npy", wrong(hidden_inputs(A)["images"]))
+
+
+def _json(name, change):
+    """Rewrite the exported JSON ``name`` with ``change(value)`` (which edits it in place)."""
+    def edit(folder):
+        path = folder / f"{name}.json"
+        value = json.loads(path.read_text())
+        change(value)
+        path.write_text(json.dumps(value))
+    return edit
+
+
+def _hard_coded_count_layers(folder):
+    """count_layers returning InceptionV3's numbers whatever the model: what it gives on the hidden network."""
+    numbers = {"BatchNormalization": 94, "Concatenate": 15}
+    (folder / "count_layers_hidden.json").write_text(json.dumps({k: numbers.get(k, 0) for k in p05.LAYER_KINDS}))
 
 
 def _both(*edits):
@@ -248,9 +265,19 @@ WRONG = [
     # extractor keep their points
     ("resize-to-224-downstream-crashed", _both(_resize_224, _locked_cell_crashed),
      {"preprocess_shape"} | PREPROCESS_VALUE_CHECKS),
-    ("scale-by-batch-range", _scale_by_range, {"preprocess_other_images"}),
+    ("scale-by-batch-range", _scale_by_range, PREPROCESS_VALUE_CHECKS),  # the kitten's pixels reach 231 only
     ("inception-cut-at-mixed10", _inception_cut_mixed10, {"inception_cut", "photo_features_shape"}),
     ("top5-least-probable-first", _top5_ascending, {"top5_sorted", "top5_other_inputs"}),
+    # 05.layers
+    ("batchnorm-count-off-by-one", _json("layer_counts", lambda c: c.update(n_batchnorm=93)),
+     {"layers_batchnorm_count"}),
+    ("residual-counted-as-concatenate", _json("layer_counts", lambda c: c.update(n_add=15)), {"layers_other_counts"}),
+    ("dropout-counted-in-the-paper", _json("layer_counts", lambda c: c.update(n_dropout=1)), {"layers_other_counts"}),
+    ("batchnorm-name-is-a-convolution", _json("layer_names", lambda n: n.update(batchnorm=["conv2d_94", "Conv2D"])),
+     {"layers_named"}),
+    ("merge-name-not-in-the-network", _json("layer_names", lambda n: n.update(merge=["mixed11", None])),
+     {"layers_named"}),
+    ("count-layers-hard-coded", _hard_coded_count_layers, {"count_layers_other_network"}),
     # (a cut at `fc`: test_cut_at_fc_is_lost_at_the_cut_only, with a transfer model built on it)
     # train_features of the student's own (wrong) extractor are right: the mistake is lost at 05.cut only
     ("extractor-not-pretrained", _cut_at(FEATURE_LAYER, fresh=True), {"cut_values"}),
@@ -326,6 +353,12 @@ def test_messages_say_expected_and_got(recheck):
     results, _ = recheck(_finetune_steps(160))
     assert "made 160 update steps, expected 80 = 10 epochs x 8 batches of 32" in \
         {c.name: c.message for c in results}["finetune_schedule"]
+    results, _ = recheck(_json("layer_counts", lambda c: c.update(n_add=15)))
+    assert {c.name: c.message for c in results}["layers_other_counts"].startswith(
+        "got {'n_add': 15}, expected n_add = 0: count instances of layers.Dropout, layers.Add")
+    results, _ = recheck(_json("layer_names", lambda n: n.update(batchnorm=["conv2d_94", "Conv2D"])))
+    assert {c.name: c.message for c in results}["layers_named"] == (
+        "batchnorm_name = 'conv2d_94' is a Conv2D layer of inception, expected a BatchNormalization layer")
 
 
 def test_cut_at_fc_is_lost_at_the_cut_only(recheck):
@@ -342,6 +375,60 @@ def test_cut_at_fc_is_lost_at_the_cut_only(recheck):
     results, _ = recheck(edit)
     assert lost(results) - {"transfer_accuracy", "transfer_beats_pixels"} == {"cut_shapes", "cut_values"}, (
         {c.name: c.message for c in results if c.status not in ("passed", "skipped")})
+
+
+# -- 05.layers: the architecture the checks count, the hidden network, the text's claims --------------
+
+def test_layer_counts_are_inception_v3s():
+    """What the text says of Keras' InceptionV3: a batch normalisation per convolution, no dropout, no Add."""
+    classes = p05.inception_layer_classes()
+    assert p05.expected_counts() == {"n_batchnorm": 94, "n_dropout": 0, "n_add": 0, "n_concatenate": 15}
+    assert classes.count("Conv2D") == classes.count("BatchNormalization")
+
+
+def test_hidden_network_defeats_inception_v3s_numbers():
+    """Every layer kind is in the hidden network, with other counts than InceptionV3's, and the exporter's network
+    holds what the check expects."""
+    from autograder.practicals.p05_pretrained.in_kernel import hidden_network
+
+    codes = hidden_inputs(A)["layer_codes"]
+    kinds = [p05.LAYER_KINDS[c] for c in codes]
+    assert set(kinds) == set(p05.LAYER_KINDS)
+    assert kinds.count("BatchNormalization") != 94 and kinds.count("Concatenate") != 15
+    counts = {}
+    for layer in hidden_network(codes).layers:
+        counts[type(layer).__name__] = counts.get(type(layer).__name__, 0) + 1
+    assert counts["Dense"] == kinds.count("Dense") + kinds.count("Add") + kinds.count("Concatenate")
+    assert all(counts[k] == kinds.count(k) for k in p05.LAYER_KINDS if k != "Dense")
+
+
+def test_fine_tuning_text_matches_keras():
+    """The notebook's warnings hold in this Keras: `base.input` raises on the shipped Sequential (`base.inputs`
+    works), and in a clone of a frozen Sequential extractor the whole-model flag leaves 8,005 trainable parameters
+    where setting each layer's flag gives the 26,501 the text states."""
+    import keras
+
+    base = keras_load_base()
+    with pytest.raises(AttributeError, match="never been called"):
+        base.input
+    assert tuple(base.inputs[0].shape) == (None, 28, 28, 1)
+
+    def trainable(model):
+        return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+    extractor = keras.Sequential([keras.Input((28, 28, 1)), *base.layers[:6]], name="extractor")
+    extractor.trainable = False
+    head = keras.Sequential([keras.Input((FEATURE_DIM,)), keras.layers.Dense(5, activation="softmax")])
+    copy = keras.models.clone_model(keras.Sequential([keras.Input((28, 28, 1)), extractor, head]))
+    inner = copy.get_layer("extractor")
+    inner.trainable = True
+    inner.get_layer("conv1").trainable = False
+    assert trainable(copy) == 8_005
+    for layer in inner.layers:
+        layer.trainable = layer.name != "conv1"
+    assert trainable(copy) == 26_501
+    text = "".join(c.source for c in __import__("nbformat").read(KEY, as_version=4).cells)
+    assert "8,005" in text and "26,501" in text and "base.inputs" in text
 
 
 # -- one real notebook variant: the new classifier trained on the classes the network was pretrained on --
@@ -532,16 +619,35 @@ def test_imagenet_checks_grade_with_the_weights_and_skip_without(fake_imagenet, 
     without = grade()
     assert {k: s for k, (s, _) in without.items()} == {n: "failed" for n in IMAGENET_CHECKS}
     assert "ran without the ImageNet weights" in without["imagenet_top5_photos"][1]
+    assert "ran without the ImageNet weights" in without["imagenet_kitten"][1]
+    compared = IMAGENET_CHECKS - {"imagenet_kitten"}  # the fake weights' top-1 for the kitten is no cat class
     right = grade(probs=probs, top_idx=idx, top_p=np.take_along_axis(probs, idx, 1), photo_features=features,
                   imagenet_loaded=True)
-    assert {k: s for k, (s, _) in right.items()} == {n: "passed" for n in IMAGENET_CHECKS}, right
+    assert {k: right[k][0] for k in compared} == {n: "passed" for n in compared}, right
     wrong = grade(photo_features=features * 1.5, top_idx=np.roll(idx, 1, axis=1))
-    assert {k: s for k, (s, _) in wrong.items()} == {n: "failed" for n in IMAGENET_CHECKS}, wrong
+    assert {k: wrong[k][0] for k in compared} == {n: "failed" for n in compared}, wrong
+
+    # the kitten: its top-1 must be one of ImageNet's cat classes (fabricated predictions, real check)
+    kitten_first = idx.copy()
+    kitten_first[p05.KITTEN] = [282, 281, 285, 0, 1]   # tiger cat first
+    cat = grade(top_idx=kitten_first)
+    assert cat["imagenet_kitten"][0] == "passed", cat
+    kitten_first[p05.KITTEN] = [0, 281, 282, 283, 284]  # tench first, cats after
+    fish = grade(top_idx=kitten_first)
+    assert fish["imagenet_kitten"] == ("failed", "the kitten's (chelsea's) top-1 ImageNet class is 0, expected one "
+                                       "of the cat classes 281 tabby, 282 tiger_cat, 283 Persian_cat, 284 "
+                                       "Siamese_cat, 285 Egyptian_cat")
 
     keras_home_at(tmp_path / "empty")
     skipped = grade()
     assert {k: s for k, (s, _) in skipped.items()} == {n: "skipped" for n in IMAGENET_CHECKS}
     assert all("missing: " in m for _, m in skipped.values())
+
+
+def test_notebook_names_the_same_cat_classes():
+    """The kitten cell's CAT_CLASSES are the check's (ImageNet indices 281-285: tabby ... Egyptian cat)."""
+    assert notebook_constants(NAME)["CAT_CLASSES"] == p05.CAT_CLASSES
+    assert p05.PHOTO_NAMES[p05.KITTEN] == "chelsea"
 
 
 def test_kernel_gets_the_graders_imagenet_files(fake_imagenet, tmp_path, monkeypatch):

@@ -1,7 +1,9 @@
-"""Checks of practical 05 (pretrained networks: InceptionV3, feature extraction, transfer, fine-tuning).
+"""Checks of practical 05 (pretrained networks: InceptionV3 on a kitten, its layers, feature extraction, transfer,
+fine-tuning).
 
-References are computed here: InceptionV3's preprocessing (``tf.image.resize`` then ``x / 127.5 - 1``), the
-top-5 of a probability matrix, and the features of the kit's shipped network (``autograder.models``) at its
+References are computed here: InceptionV3's preprocessing (``tf.image.resize`` then ``x / 127.5 - 1``) of
+scikit-image's photos, the top-5 of a probability matrix, InceptionV3's layer types (built without weights), and
+the features of the kit's shipped network (``autograder.models``) at its
 cut layer. The exported Keras models are reloaded in safe mode and measured on the official Fashion-MNIST test
 split of the transfer classes, which never enters the student's kernel.
 
@@ -12,16 +14,23 @@ the same files to the kernel, so a notebook that still ran without them has fail
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
 from autograder.check_api import (MissingAnswer, check, expect, expect_calibrated, expect_equal,
                                    expect_shape, fmt)
-from autograder.practicals.p05_pretrained.in_kernel import PUBLIC_SEED  # the kernel draws the same
+from autograder.practicals.p05_pretrained.in_kernel import (LAYER_COUNTS, LAYER_KINDS,  # the kernel's own
+                                                             PUBLIC_SEED)
 
 ASSIGNMENT = "05-pretrained"
 SIZE = 299
-N_PHOTOS = 2
+PHOTO_NAMES = ("chelsea", "coffee", "astronaut")   # skimage.data's photos, in the notebook's order
+N_PHOTOS = len(PHOTO_NAMES)
+KITTEN = PHOTO_NAMES.index("chelsea")              # a tabby cat
+# ImageNet's domestic cats, as in Keras' imagenet_class_index.json (index: [WordNet id, name])
+CAT_CLASSES = {281: "tabby", 282: "tiger_cat", 283: "Persian_cat", 284: "Siamese_cat", 285: "Egyptian_cat"}
 FEATURES_INCEPTION = 2048
 PREPROCESS_TOL = 0.05        # mean |difference| in [-1, 1] units: another bilinear resize (PIL, cv2) is within it
 TOP5_RTOL = 1e-6             # the probabilities come from the same array: only float32/64 rounding
@@ -32,16 +41,20 @@ IMAGENET_FEATURE_TOL = 0.05  # relative mean |difference| of the avg_pool featur
 def make_hidden(rng):
     """Other inputs, each built to defeat a shortcut that the public ones let pass:
 
-    - images: 3 of them (public: 2 photos), 150x180, taller-than-wide ratio unlike the 427x640 photos, blocky so
-      that any bilinear resize agrees; pixel values only in 40..199, while the photos span 0..255: a scaling by
-      the batch's own range ((x - min) / (max - min) * 2 - 1, or x / x.max()) instead of x / 127.5 - 1 gives
-      other values, and a batch size or image size written as the photos' fails.
+    - images: 4 of them in one batch (public: one photo at a time), 150x180, taller-than-wide unlike the photos,
+      blocky so that any bilinear resize agrees; pixel values only in 40..199, while two photos span 0..255
+      (the kitten 0..231): a scaling by the batch's own range ((x - min) / (max - min) * 2 - 1, or x / x.max())
+      instead of x / 127.5 - 1 is far off, and a batch size or image size written as the photos' fails.
     - probs: 7 rows (public: 4), drawn anew: a top5 written for 4 rows, or that sorts one row only, fails.
+    - layer_codes: a small network of 14 layers in random order, every kind of LAYER_KINDS present with other
+      counts than InceptionV3's (94 batch normalisations, no dropout): a count_layers that returns InceptionV3's
+      numbers, or counts by name, fails.
     """
-    small = rng.integers(40, 200, size=(3, 15, 18, 3))
-    images = np.repeat(np.repeat(small, 10, axis=1), 10, axis=2).astype(np.uint8)   # (3, 150, 180, 3)
+    small = rng.integers(40, 200, size=(4, 15, 18, 3))
+    images = np.repeat(np.repeat(small, 10, axis=1), 10, axis=2).astype(np.uint8)   # (4, 150, 180, 3)
     probs = rng.dirichlet(np.full(1000, 0.05), size=7).astype(np.float32)
-    return {"images": images, "probs": probs}
+    codes = np.concatenate([np.arange(len(LAYER_KINDS)), rng.integers(0, len(LAYER_KINDS), size=9)])
+    return {"images": images, "probs": probs, "layer_codes": rng.permutation(codes)}
 
 
 def public_probs():
@@ -58,10 +71,16 @@ def preprocess_ref(images) -> np.ndarray:
     return x / 127.5 - 1.0
 
 
-def photos() -> np.ndarray:
-    from sklearn.datasets import load_sample_images
+def photos() -> list:
+    """scikit-image's photos (in its wheel: no download), of different sizes."""
+    from skimage import data
 
-    return np.stack(load_sample_images().images)
+    return [getattr(data, name)() for name in PHOTO_NAMES]
+
+
+def photos_ref() -> np.ndarray:
+    """The photos preprocessed one at a time, as the notebook's locked cell does."""
+    return np.concatenate([preprocess_ref(photo[None]) for photo in photos()])
 
 
 def top5_ref(probs):
@@ -200,7 +219,7 @@ def test_preprocess_range(art):
 def test_preprocess_values(art):
     got = art.array("x_photos").astype(np.float64)
     expect_shape(got, (N_PHOTOS, SIZE, SIZE, 3), "preprocess(photos)")
-    diff = float(np.mean(np.abs(got - preprocess_ref(photos()))))
+    diff = float(np.mean(np.abs(got - photos_ref())))
     expect(diff <= PREPROCESS_TOL, f"preprocess(photos) differs from a bilinear resize to 299x299 then x / 127.5 - 1 "
                                     f"by {diff:.4f} on average, expected at most {PREPROCESS_TOL}")
 
@@ -209,7 +228,7 @@ def test_preprocess_values(art):
 def test_preprocess_other_images(art):
     images = art.hidden("images")
     got = art.array("preprocess_hidden").astype(np.float64)
-    expect_shape(got, (len(images), SIZE, SIZE, 3), f"preprocess of {len(images)} images of size 150x180")
+    expect_shape(got, (len(images), SIZE, SIZE, 3), f"preprocess of a batch of {len(images)} images of size 150x180")
     diff = float(np.mean(np.abs(got - preprocess_ref(images))))
     expect(diff <= PREPROCESS_TOL, f"preprocess on other images differs from the reference by {diff:.4f} "
                                     f"on average, expected at most {PREPROCESS_TOL}")
@@ -312,7 +331,7 @@ def imagenet_reference(art):
         except Exception as e:
             return f"{type(e).__name__}: {str(e)[:200]}"
         features = keras.Model(model.input, model.get_layer("avg_pool").output)
-        x = preprocess_ref(photos()).astype(np.float32)
+        x = photos_ref().astype(np.float32)
         return np.asarray(model.predict(x, verbose=0)), np.asarray(features.predict(x, verbose=0))
 
     ref = art.cached("imagenet_reference", build)
@@ -350,6 +369,72 @@ def test_imagenet_features(art):
     rel = float(np.mean(np.abs(got - features)) / max(np.mean(np.abs(features)), 1e-12))
     expect(rel <= IMAGENET_FEATURE_TOL, f"photo_features differ from the grader's ImageNet avg_pool features by "
                                          f"{rel:.3f} (relative), expected at most {IMAGENET_FEATURE_TOL}")
+
+
+@check("05.imagenet", points=1)
+def test_imagenet_kitten(art):
+    imagenet_reference(art)  # skipped without the weights
+    idx, _ = _top5_arrays(art, "top_idx", "top_p", N_PHOTOS, "top5(probs) of the photos")
+    _require_imagenet_in_kernel(art)
+    top1 = int(idx[KITTEN, 0])
+    cats = ", ".join(f"{i} {name}" for i, name in CAT_CLASSES.items())
+    expect(top1 in CAT_CLASSES, f"the kitten's (chelsea's) top-1 ImageNet class is {top1}, expected one of the cat "
+                                f"classes {cats}")
+
+
+# -- 05.layers (no weights needed: the architecture only) --------------------------------------------
+
+@functools.lru_cache(maxsize=1)
+def inception_layer_classes() -> tuple:
+    """The class name of each layer of Keras' InceptionV3, built with random weights (no download)."""
+    import keras
+
+    return tuple(type(layer).__name__ for layer in keras.applications.InceptionV3(weights=None).layers)
+
+
+def expected_counts() -> dict:
+    classes = inception_layer_classes()
+    return {name: classes.count(kind) for name, kind in zip(LAYER_COUNTS, ("BatchNormalization", "Dropout", "Add",
+                                                                          "Concatenate"))}
+
+
+@check("05.layers", points=1)
+def test_layers_batchnorm_count(art):
+    got, expected = art.json("layer_counts")["n_batchnorm"], expected_counts()["n_batchnorm"]
+    expect(got == expected, f"n_batchnorm is {got}, expected {expected}: the layers of inception.layers that are "
+                            "instances of layers.BatchNormalization")
+
+
+@check("05.layers", points=1)
+def test_layers_other_counts(art):
+    got, expected = art.json("layer_counts"), expected_counts()
+    wrong = {n: got.get(n) for n in ("n_dropout", "n_add", "n_concatenate") if got.get(n) != expected[n]}
+    expect(not wrong, f"got {wrong}, expected " + ", ".join(f"{n} = {expected[n]}" for n in wrong)
+           + ": count instances of layers.Dropout, layers.Add (a residual connection adds a block's input to its "
+           "output) and layers.Concatenate (an Inception module stacks its branches) in inception.layers")
+
+
+@check("05.layers", points=1)
+def test_layers_named(art):
+    named = art.json("layer_names")
+    for key, variable, kind in (("batchnorm", "batchnorm_name", "BatchNormalization"),
+                                ("merge", "merge_name", "Concatenate")):
+        name, found = named[key]
+        expect(found is not None, f"{variable} = {name!r}: inception has no layer of that name (take one from "
+                                  "[layer.name for layer in inception.layers])")
+        expect(found == kind, f"{variable} = {name!r} is a {found} layer of inception, expected a {kind} layer")
+
+
+@check("05.layers", points=1, hidden=True)
+def test_count_layers_other_network(art):
+    codes = [LAYER_KINDS[int(c)] for c in art.hidden("layer_codes")]
+    expected = {kind: codes.count(kind) for kind in LAYER_KINDS}
+    expected["Dense"] += codes.count("Add") + codes.count("Concatenate")  # each merges a new Dense's output
+    got = art.json("count_layers_hidden")
+    wrong = {kind: got.get(kind) for kind in LAYER_KINDS if got.get(kind) != expected[kind]}
+    expect(not wrong, f"count_layers on another network: got {wrong}, expected "
+                      + ", ".join(f"{k}: {expected[k]}" for k in wrong)
+           + " (count the instances of layer_class in model.layers, whatever the model)")
 
 
 # -- 05.cut ---------------------------------------------------------------------------------------

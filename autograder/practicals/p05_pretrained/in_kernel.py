@@ -18,12 +18,42 @@ def _summary(model):
 
 
 PUBLIC_SEED = 505  # the checks import it: they draw the same public probabilities
+LAYER_COUNTS = ("n_batchnorm", "n_dropout", "n_add", "n_concatenate")   # 05.layers: the notebook's names
+LAYER_KINDS = ("Dense", "BatchNormalization", "Dropout", "Add", "Concatenate")  # codes of the hidden network
 
 
 def public_probs():
     import numpy as np
 
     return np.random.default_rng(PUBLIC_SEED).dirichlet(np.full(1000, 0.05), size=4).astype(np.float32)
+
+
+def hidden_network(codes):
+    """A small functional network whose layers follow ``codes`` (indices into LAYER_KINDS; make_hidden draws them):
+    an Add is a residual connection around a new Dense, a Concatenate stacks a new Dense's output beside its input."""
+    import keras
+    from keras import layers
+
+    x = inputs = keras.Input((8,))
+    for code in codes:
+        kind = LAYER_KINDS[int(code)]
+        if kind == "Dense":
+            x = layers.Dense(8)(x)
+        elif kind == "BatchNormalization":
+            x = layers.BatchNormalization()(x)
+        elif kind == "Dropout":
+            x = layers.Dropout(0.25)(x)
+        elif kind == "Add":
+            x = layers.Add()([x, layers.Dense(x.shape[-1])(x)])
+        else:
+            x = layers.Concatenate()([x, layers.Dense(4)(x)])
+    return keras.Model(inputs, x)
+
+
+def _named_layer(model, name):
+    """[name, its class in ``model``] (class None when ``model`` has no layer of that name)."""
+    found = [layer for layer in model.layers if layer.name == str(name)]
+    return [str(name), type(found[0]).__name__ if found else None]
 
 
 def export(ex):
@@ -64,6 +94,19 @@ def export(ex):
 
             ex.array("top5_hidden_idx", lambda: top5_hidden(0))
             ex.array("top5_hidden_p", lambda: top5_hidden(1))
+
+    with ex.question("05.layers"):
+        ex.json("layer_counts", lambda: {name: int(g(name)) for name in LAYER_COUNTS})
+        ex.json("layer_names", lambda: {"batchnorm": _named_layer(g("inception"), g("batchnorm_name")),
+                                        "merge": _named_layer(g("inception"), g("merge_name"))})
+        if h is not None:
+            def count_hidden():
+                import keras
+
+                net = hidden_network(h["layer_codes"])
+                return {kind: int(g("count_layers")(net, getattr(keras.layers, kind))) for kind in LAYER_KINDS}
+
+            ex.json("count_layers_hidden", count_hidden)
 
     with ex.question("05.cut", "05.features", "05.transfer"):
         ex.array("x_train", lambda: g("x_train"))

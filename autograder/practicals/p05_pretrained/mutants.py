@@ -13,13 +13,21 @@ FT_FIT = "finetuned_model.fit(x_train, y_train, epochs=10, batch_size=32, verbos
 WRONG = [
     # hidden inputs: each defeats one shortcut that the public inputs let pass
     ("scale-by-batch-range", [(PREPROCESS, "return (x - x.min()) / (x.max() - x.min()) * 2 - 1")],
-     {"preprocess_other_images"}),          # the photos span 0..255, the hidden images 40..199
+     {"preprocess_values", "preprocess_other_images"}),  # the kitten reaches 231 only, the hidden images 40..199
     ("top5-unsorted", [("indices = np.argsort(probs, axis=1)[:, ::-1][:, :5]",
                         "indices = np.argsort(probs, axis=1)[:, -5:]")],
      {"top5_sorted", "top5_other_inputs"}),
     # a wrong input size: the locked top-5 cell may crash on it; top5 itself is judged on the grader's probabilities
     ("input-size-224", [("IMAGE_SIZE = (299, 299)", "IMAGE_SIZE = (224, 224)")],
      {"preprocess_shape", "preprocess_values", "preprocess_other_images"}),
+    # 05.layers: InceptionV3's branch merges are concatenations, not residual additions
+    ("residual-counted-as-concatenate", [("n_add = count_layers(inception, layers.Add)",
+                                          "n_add = count_layers(inception, layers.Concatenate)")],
+     {"layers_other_counts"}),
+    # InceptionV3's own numbers written into count_layers: right on InceptionV3, wrong on the hidden network
+    ("count-layers-hard-coded", [("return sum(isinstance(layer, layer_class) for layer in model.layers)",
+                                  "return {layers.BatchNormalization: 94, layers.Concatenate: 15}.get(layer_class, 0)")],
+     {"count_layers_other_network"}),
     # freezing is asked at 05.cut: lost there only, not again at 05.transfer
     ("extractor-not-frozen", [(FREEZE, "pass")], {"cut_frozen"}),
     # fine-tuning schedule, read from the saved optimizer and compile config
