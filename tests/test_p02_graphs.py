@@ -200,3 +200,44 @@ def test_unrolled_loop_threshold_is_far_from_legitimate_graphs(tmp_path):
         graph = ns["total_error"].get_concrete_function().graph.as_graph_def()
         worst = max(worst, Counter(checks.op_types(graph)).most_common(1)[0][1])
     assert worst * 5 < checks.UNROLLED_COPIES, worst
+
+
+def test_unrolled_loop_trace_is_cut_at_the_op_limit_and_still_judged(tmp_path):
+    """Tracing stops at the exporter's operation limit (a second, not the full unrolled loop's twenty): the cut
+    graph says so, the vectorised one is whole, and the check still names the repetition without claiming the
+    graph grew with the batch."""
+    import time
+
+    import tensorflow as tf
+
+    from autograder.engine.in_kernel import TRACE_OP_LIMIT, CutGraph
+
+    w, b = tf.Variable(np.ones(checks.D, np.float32)), tf.Variable(0.5)
+    predict = tf.function(lambda x: tf.reduce_sum(w * x, axis=1) + b)
+
+    def looped(x, y):
+        total = 0.0
+        for i in range(checks.N):
+            total += (y[i] - predict(x[i:i + 1])[0]) ** 2
+        return total
+
+    def vectorised(x, y):
+        return tf.reduce_sum(tf.square(y - predict(x)))
+
+    start = time.monotonic()
+    cut = exporter._concrete(tf.function(looped), tf.TensorSpec([None, checks.D]), tf.TensorSpec([None]))
+    assert isinstance(cut, CutGraph) and time.monotonic() - start < 10
+    whole = exporter._concrete(tf.function(vectorised), tf.TensorSpec([None, checks.D]), tf.TensorSpec([None]))
+    assert not isinstance(whole, CutGraph) and not checks.cut(whole.graph.as_graph_def())
+    graph = cut.graph.as_graph_def()
+    assert checks.cut(graph) and len(graph.node) <= TRACE_OP_LIMIT + 1
+
+    folder = tmp_path / "snap"
+    grade_in_process(tmp_path / "key", keep=folder)
+    art = folder / "02.total_error"
+    for name in ("total_error_graph", "total_error_small", "total_error_large"):
+        (art / f"{name}.pb").write_bytes(graph.SerializeToString())
+    results = run_checks(A.checks_module, {"02.total_error": Artifacts(art, HIDDEN)})
+    message = next(r.message for r in results if r.name == "total_error_is_vectorised")
+    assert "repeats the same operation" in message and "operations traced" in message
+    assert "grows with the number of points" not in message

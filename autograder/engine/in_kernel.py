@@ -8,6 +8,10 @@ import numpy as np
 
 MAX_MESSAGE = 400
 ERRORS_FILE = "_errors.json"
+# Tracing stops past this many new operations: a vectorised function has tens, while an unrolled Python loop
+# (thousands, at a second per few hundred) shows what it is long before its last copy is traced.
+TRACE_OP_LIMIT = 2000
+CUT_NODE = "trace_stopped_at_op_limit"
 
 
 class Exporter:
@@ -116,6 +120,43 @@ class Exporter:
             return
         with open(os.path.join(self.out, ERRORS_FILE), "w") as f:
             json.dump(self.errors, f)
+
+
+class CutGraph:
+    """The graph a trace had built when it passed ``TRACE_OP_LIMIT`` operations, exported like a whole one."""
+
+    def __init__(self, graph):
+        self.graph = graph
+
+
+def bounded_trace(trace, limit=TRACE_OP_LIMIT):
+    """``trace()`` (which returns a ConcreteFunction), stopped once it has created ``limit`` operations: then the
+    outermost graph built so far, as a ``CutGraph``. Nothing a bounded graph is judged on needs more."""
+    from tensorflow.python.framework import func_graph
+
+    state = {"ops": 0, "outer": None, "cut": False}
+    create = func_graph.FuncGraph._create_op_internal
+
+    def counted(graph, *args, **kwargs):
+        if state["outer"] is None:   # the first operation (an input placeholder) is the outer graph's
+            state["outer"] = graph
+        state["ops"] += 1
+        if state["ops"] > limit:
+            state["cut"] = True
+            raise RuntimeError(f"trace stopped after {limit} operations")
+        return create(graph, *args, **kwargs)
+
+    func_graph.FuncGraph._create_op_internal = counted
+    try:
+        return trace()
+    except Exception:
+        if not state["cut"]:   # AutoGraph re-raises the error as another exception: the flag says what happened
+            raise
+        func_graph.FuncGraph._create_op_internal = create
+        create(state["outer"], "NoOp", [], name=CUT_NODE)   # the graph says it was cut
+        return CutGraph(state["outer"])
+    finally:
+        func_graph.FuncGraph._create_op_internal = create
 
 
 def describe(e):

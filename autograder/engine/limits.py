@@ -158,8 +158,10 @@ class Watchdog:
         disk = unlinked_disk = in_memory_files = gpu_mb = 0.0
         if self.ready is None:
             self.cpu.start()
+        procs = []
         while proc.poll() is None:
-            procs = process_tree(watched)
+            if ticks % 5 == 0:   # finding new processes reads every process of the host: 4 times a second
+                procs = process_tree(watched)
             ticks += 1
             if ticks % 5 == 0:  # files: the watched folders, and open files unlinked from them
                 unlinked_disk, in_memory_files = unlinked_mb(procs)
@@ -191,7 +193,7 @@ class Watchdog:
                 if unlinked_disk:
                     reason += f" ({unlinked_disk:.0f} MB of it in deleted files it kept open)"
             if status != "ok":
-                kill_tree(procs)
+                kill_tree(process_tree(watched) or procs)
                 return status, reason
             time.sleep(0.05)
         return "ok", ""

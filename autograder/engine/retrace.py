@@ -458,6 +458,7 @@ def _child(spec_path: str) -> None:
 
     import math
 
+    sys.modules.setdefault("sklearn", None)   # Keras imports it for a wrapper no trace uses: 1.7 s of CPU a job
     import tensorflow as tf
 
     refs = _References(tf)
@@ -517,6 +518,9 @@ class _References:
         self.function = tf.function
         self.TensorSpec = tf.TensorSpec
         self.float32 = tf.float32
+        from autograder.engine.in_kernel import bounded_trace
+
+        self.bounded = bounded_trace
 
     def graph_bytes(self, concrete) -> str:
         return base64.b64encode(self.serialize(self.as_graph_def(concrete.graph))).decode()
@@ -525,14 +529,14 @@ class _References:
         """As the exporter's ``_concrete``: its own input signature if it has one, else ``specs``."""
         if isinstance(fn, self.Function):
             if self.input_signature(fn) is not None:
-                return self.get_concrete_function(fn)
-            return self.get_concrete_function(fn, *specs)
+                return self.bounded(lambda: self.get_concrete_function(fn))
+            return self.bounded(lambda: self.get_concrete_function(fn, *specs))
         raise TypeError(f"expected a tf.function (decorated with @tf.function), got {type(fn).__name__}")
 
     def retraced(self, fn, *specs):
         """As the exporter's ``_retrace``: the Python function traced again for fixed shapes."""
         python_fn = self.python_function(fn) if isinstance(fn, self.Function) else fn
-        return self.get_concrete_function(self.function(python_fn), *specs)
+        return self.bounded(lambda: self.get_concrete_function(self.function(python_fn), *specs))
 
     def fresh(self, fn):
         """As the exporter's ``_fresh``: a new tf.function around the Python function (traced again)."""

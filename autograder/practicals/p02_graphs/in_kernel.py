@@ -10,6 +10,8 @@ only. (A correct function is left as it is: tracing an unrolled loop again would
 
 import contextlib
 
+from autograder.engine.in_kernel import bounded_trace
+
 SMALL, LARGE = 5, 50   # two batch sizes at which total_error is traced again: an unrolled loop grows with it
 
 
@@ -106,9 +108,9 @@ def _upstream_faults(ns, x, y):
 def _concrete(fn, *specs):
     """The traced graph of a tf.function: its own input signature if it has one, else ``specs``."""
     if getattr(fn, "input_signature", None) is not None:
-        return fn.get_concrete_function()
+        return bounded_trace(fn.get_concrete_function)
     if hasattr(fn, "get_concrete_function"):
-        return fn.get_concrete_function(*specs)
+        return bounded_trace(lambda: fn.get_concrete_function(*specs))
     raise TypeError(f"expected a tf.function (decorated with @tf.function), got {type(fn).__name__}")
 
 
@@ -117,7 +119,8 @@ def _retrace(fn, n, d):
     import tensorflow as tf
 
     python_fn = getattr(fn, "python_function", fn)
-    return tf.function(python_fn).get_concrete_function(tf.TensorSpec([n, d], tf.float32), tf.TensorSpec([n], tf.float32))
+    return bounded_trace(lambda: tf.function(python_fn).get_concrete_function(tf.TensorSpec([n, d], tf.float32),
+                                                                              tf.TensorSpec([n], tf.float32)))
 
 
 def _gradients(result):
