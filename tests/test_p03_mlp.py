@@ -7,7 +7,8 @@ loaded back into a namespace (trained parameters, loss history), the submission'
 this process, its Keras models are rebuilt with its own (edited) code and "trained" by a stand-in for
 ``keras.Model.fit`` that records what a real ``fit`` would (the optimizer's step count for the data, batch size
 and epochs it was given; a History with ``val_loss`` only given validation data) and copies the key's trained
-weights where the shapes match, and the real exporter and checks run on the result. What a variant does to the
+weights where the shapes match (the optimiser comparison's models by their optimizer's name), and the real exporter
+and checks run on the result. What a variant does to the
 hand-written training (diverge, plateau, crash) was measured once on real runs; the numbers are in the comments.
 The Keras models' test accuracy is judged in process only where the submission trains as the key does.
 """
@@ -39,12 +40,15 @@ KEY = A.solution_notebook(REPO)
 HIDDEN = hidden_inputs(A)
 MODELS = exporter.KERAS_MODELS
 QUESTIONS = {"03.preprocess": 3, "03.one_hot": 2, "03.forward": 2, "03.loss": 4, "03.gd_step": 3,
-             "03.train_by_hand": 3, "03.keras": 4, "03.hidden30": 2, "03.relu": 2, "03.deeper": 3, "03.params": 2}
-ACCURACY = {f"test_accuracy_{m}" for m in ("by_hand", *MODELS)}
+             "03.train_by_hand": 3, "03.activations": 4, "03.keras": 4, "03.hidden30": 2, "03.relu": 2,
+             "03.deeper": 3, "03.optimisers": 6, "03.params": 2}
+ACCURACY = {f"test_accuracy_{m}" for m in ("by_hand", *MODELS)} | {"test_accuracy_compared"}   # check names
 KERAS_ACCURACY = ACCURACY - {"test_accuracy_by_hand"}
+# calibrated keys: one per model, three for the optimiser comparison's check
+MEASURED = ACCURACY - {"test_accuracy_compared"} | {f"test_accuracy_compare_{o}" for o in exporter.OPTIMISERS}
 # the solution cells executed in-process to rebuild a submission's functions (no training in them); then its
-# model cells, and n_params last
-FUNCTION_CELLS = ("preprocess", "one_hot", "forward", "cross_entropy", "gd_step", "keras_functions")
+# model cells, the optimiser comparison, and n_params last
+FUNCTION_CELLS = ("preprocess", "one_hot", "forward", "cross_entropy", "gd_step", "keras_functions", "activations")
 WRONG = {w[0]: w for w in mutants.WRONG}
 
 NO_SCALING = [(mutants.PREPROCESS, "return images.reshape(len(images), 28 * 28).astype(np.float32)")]
@@ -105,7 +109,8 @@ def _stand_in_fit(key_folder: Path):
         steps = epochs * math.ceil(n / (batch_size or 32))
         self.optimizer.build(self.trainable_variables)
         self.optimizer.iterations.assign(steps)
-        key_model = _key_model(key_folder / f"{self._p03_name}.keras")
+        name = getattr(self, "_p03_name", None) or f"compare_{type(self.optimizer).__name__}"
+        key_model = _key_model(key_folder / f"{name}.keras")
         if [w.shape for w in key_model.get_weights()] == [w.shape for w in self.get_weights()]:
             self.set_weights(key_model.get_weights())
         history = {"loss": [0.5] * epochs, "accuracy": [0.8] * epochs}
@@ -165,6 +170,9 @@ def namespace(nb, folder: Path, data, monkeypatch, by_hand: str = "key", constan
         exec(compile(cells[name], f"<{name}>", "exec"), ns)
         object.__setattr__(ns[name], "_p03_name", name)
         ns[f"history{name[5:]}"] = ns["train_keras"](ns[name])
+    exec(compile(locked_cell(nb, "def accuracy(").split("\n\n\nresults")[0], "<accuracy>", "exec"), ns)
+    exec(compile(locked_cell(nb, "COMPARE_N = "), "<compare_setup>", "exec"), ns)
+    exec(compile(cells["compare"], "<compare>", "exec"), ns)
     exec(compile(cells["n_params"], "<n_params>", "exec"), ns)
     return ns
 
@@ -203,7 +211,7 @@ def test_answer_key_scores_full_marks(key):
     assert result.status == "graded", result.reason
     failed = {c.name: c.message for c in result.checks if c.status != "passed"}
     assert not failed, failed
-    assert result.score == result.max_score == sum(QUESTIONS.values()) == 30
+    assert result.score == result.max_score == sum(QUESTIONS.values()) == 40
     points = {}
     for c in result.checks:
         points[c.question] = points.get(c.question, 0) + c.max_points
@@ -211,14 +219,14 @@ def test_answer_key_scores_full_marks(key):
     nb = nbformat.read(KEY, as_version=4)
     cells = {c.source: c.metadata["nbgrader"]["points"] for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}
     assert cells == {f'check("{q}")': p for q, p in QUESTIONS.items()}
-    assert ACCURACY <= set(result.measurements) and all(c.hidden for c in result.checks if c.name in ACCURACY)
+    assert MEASURED == set(result.measurements) and all(c.hidden for c in result.checks if c.name in ACCURACY)
     assert not result.notes, result.notes
 
 
 def test_blank_release_scores_zero_and_is_graded(graded_blank):
     result = graded_blank(NAME)
     assert result.status == "graded", result.reason
-    assert result.score == 0 and result.max_score == 30
+    assert result.score == 0 and result.max_score == 40
     assert all(c.message for c in result.checks), "every lost point says why"
 
 
@@ -227,7 +235,7 @@ def test_thresholds_are_calibrated():
 
     table = json.loads(A.thresholds.read_text())
     assert calibrate.file_problems(table) == []
-    assert set(table) == {"_provenance"} | ACCURACY and len(table["_provenance"]["seeds"]) >= 5
+    assert set(table) == {"_provenance"} | MEASURED and len(table["_provenance"]["seeds"]) >= 5
 
 
 def test_exported_files_rebuild_the_key(key, data, tmp_path, monkeypatch):
@@ -246,6 +254,8 @@ def test_hidden_inputs_defeat_the_shortcuts():
     gaps = h["big_logits"].max(axis=1) - h["big_logits"].min(axis=1)
     assert gaps.max() > 104  # exp(-104) underflows to 0 in float32
     assert len(h["x"]) not in (len(pub["x"]), 100, 784) and float(h["lr"]) != 0.25
+    z = h["z"]
+    assert z.ndim == 2 and (z == 0).any() and z.max() >= 710 and z.min() <= -710  # exp(710) overflows float64
 
 
 # -- correct submissions in other styles: full marks --------------------------------------------
@@ -274,6 +284,17 @@ ALTERNATIVES = {
         "    return model.fit(x_train, one_hot(y_train), BATCH_SIZE, epochs, verbose=0,\n"
         "                     validation_data=(x_val, one_hot(y_val)))"),
     "n_params": "n_params_10 = model_10.count_params()\nn_params_final = np.int64(784 * 30 + 30 * 25 + 25 * 10 + 30 + 25 + 10)",
+    "activations": "def step(z):\n    return tf.cast(z > 0, tf.float64)\n\n\ndef sigmoid(z):\n    return tf.sigmoid(z)\n\n\n"
+                   "def relu(z):\n    return tf.nn.relu(z).numpy()",
+    # optimisers named by Keras' strings get their default learning rates, the ones COMPARE_LR gives
+    "compare": "def train_with(optimizer):\n    model = fresh_copy()\n"
+               "    model.compile(optimizer=optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),\n"
+               "                  metrics=['accuracy'])\n"
+               "    return model, model.fit(x_train[:COMPARE_N], y_train[:COMPARE_N], BATCH_SIZE, COMPARE_EPOCHS,\n"
+               "                            verbose=0)\n\n\n"
+               "runs, final_val_acc = {}, {}\nfor name in ['SGD', 'Adam', 'RMSprop']:\n"
+               "    runs[name] = train_with(name.lower())\n"
+               "    final_val_acc[name] = runs[name][0].evaluate(x_val, y_val, verbose=0, return_dict=True)['accuracy']",
 }
 
 # a softmax output with from_logits=False is the same model; a functional model is a stack of layers too
@@ -332,7 +353,8 @@ KERAS_WRONG = [
     ("one-epoch", [("def train_keras(model, epochs=EPOCHS):", "def train_keras(model, epochs=1):")],
      {"keras_training_steps"}, "model_10's optimizer made 500 steps, expected 1,000 (2 epochs of 50,000 / 100 = "
                                "500 mini-batches): 1 epoch instead of 2"),
-    ("epochs-left-at-10", [("EPOCHS = 2  #", "EPOCHS = 10  #")], {"keras_training_steps"}, "10 epochs instead of 2"),
+    ("epochs-left-at-10", [("EPOCHS = 2  # 2 epochs of 500", "EPOCHS = 10  # 2 epochs of 500")], {"keras_training_steps"},
+     "10 epochs instead of 2"),
     ("default-batch-size", [(FIT, "return model.fit(x_train, y_train")], {"keras_training_steps"},
      "made 3,126 steps, expected 1,000 (2 epochs of 50,000 / 100 = 500 mini-batches): mini-batches of 32, Keras' "
      "default: pass batch_size=BATCH_SIZE"),
@@ -417,6 +439,58 @@ def test_step_and_loss_messages_name_the_cause(key, data, tmp_path, monkeypatch)
     assert "the tape found no path from the loss to a parameter" in messages(results)["gd_step_public"]
 
 
+def test_activation_and_optimiser_messages_name_the_cause(key, data, tmp_path, monkeypatch):
+    _, folder = key
+    cases = {
+        "sigmoid-wrong-sign": ("sigmoid_values", "this is 1 / (1 + exp(z)), sigmoid(-z)"),
+        "sigmoid-exp-ratio": ("activations_other_inputs", "NaN for large z: exp(z) / (1 + exp(z)) gives inf / inf"),
+        "step-one-at-zero": ("step_values", "step(0) gave 1: the step is 1 only where z > 0"),
+        "relu-flattens": ("activations_other_inputs", "relu on a 6 x 7 array of other values"),
+        "compare-adam-for-rmsprop": ("optimisers_prescribed", "runs['RMSprop'] was trained with Adam, expected "
+                                                              "keras.optimizers.RMSprop"),
+        "compare-sgd-at-lr-025": ("optimisers_prescribed", "runs['SGD']'s learning rate is 0.25, expected 0.01"),
+        "compare-double-budget": ("optimisers_budget", "runs['SGD']'s optimizer made 200 steps, expected 100 (2 epochs "
+                                                       "of 5,000 / 100 = 50 mini-batches): 4 epochs instead of 2"),
+        "compare-val-acc-on-train": ("final_val_acc_recorded", "record each model's accuracy on x_val"),
+    }
+    for mutant, (check_name, text) in cases.items():
+        _, edits, _ = WRONG[mutant]
+        results = export_and_check(namespace(edited_key(tmp_path / mutant, edits), folder, data, monkeypatch),
+                                   tmp_path / mutant / "a")
+        assert text in messages(results).get(check_name, ""), (mutant, messages(results))
+
+
+def test_comparison_record_edits_are_caught(key, tmp_path):
+    """The key's comparison files edited as another run would leave them: each caught at its check only."""
+    _, folder = key
+
+    def graded(edit):
+        art = tmp_path / f"art{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(folder, art)
+        edit(art)
+        return run_checks(A.checks_module, Artifacts(art, HIDDEN))
+
+    r = graded(lambda a: edit_keras(a / "compare_Adam.keras", iterations=1000))
+    assert lost(r) == {"optimisers_budget"}
+    assert "runs['Adam']'s optimizer made 1,000 steps" in messages(r)["optimisers_budget"]
+    assert messages(r)["optimisers_budget"].endswith("fitted on all of x_train: use its first COMPARE_N images")
+
+    def momentum(c):
+        c["compile_config"]["optimizer"]["config"]["momentum"] = 0.9
+
+    r = graded(lambda a: edit_keras(a / "compare_SGD.keras", config=momentum))
+    assert lost(r) == {"optimisers_prescribed"} and "momentum 0.9" in messages(r)["optimisers_prescribed"]
+
+    def wider_start(c):  # start's hidden layer made wider: the runs are no longer copies of it
+        [l for l in c["config"]["layers"] if l["class_name"] == "Dense"][0]["config"]["units"] = 40
+
+    r = graded(lambda a: edit_keras(a / "compare_start.keras", config=wider_start))
+    assert lost(r) == {"optimisers_same_network"}, messages(r)
+    r = graded(lambda a: edit_keras(a / "compare_RMSprop.keras", weights=np.nan))
+    assert lost(r) == {"final_val_acc_recorded", "test_accuracy_compared"}
+    assert messages(r)["test_accuracy_compared"].endswith("training diverged (NaN loss): the weights are NaN")
+
+
 def test_structure_messages_say_expected_and_got(key, data, tmp_path, monkeypatch):
     _, folder = key
     results = export_and_check(namespace(edited_key(tmp_path, WRONG["wrong-units"][1]), folder, data, monkeypatch),
@@ -499,7 +573,9 @@ def test_unscaled_pixels_fail_on_accuracy(tmp_path):
     """Forgetting to scale: gradient descent at 0.25 diverges, and the grader feeds the models [0, 1] images."""
     result = grade_notebook(mutate(KEY, tmp_path, NO_SCALING))
     assert result.status == "graded", result.reason
-    expected = {"preprocess_public", "x_train_prepared", "preprocess_other_inputs", "loss_curve_decreases"} | ACCURACY
+    # the comparison's accuracies were recorded on the notebook's unscaled x_val; the grader's is scaled
+    expected = {"preprocess_public", "x_train_prepared", "preprocess_other_inputs", "loss_curve_decreases",
+                "final_val_acc_recorded"} | ACCURACY
     assert not_passed(result) == expected, {c.name: c.message for c in result.checks if c.status != "passed"}
     msgs = {c.name: c.message for c in result.checks}
     assert "expected them in [0, 1] (divide the pixels by 255)" in msgs["x_train_prepared"]
@@ -512,7 +588,8 @@ def test_early_failure_still_grades_the_rest(tmp_path):
     result = grade_notebook(mutate(KEY, tmp_path, [(NO_SCALING[0][0], "raise ValueError('not done')")]))
     assert result.status == "graded", result.reason
     expected = {"preprocess_public", "x_train_prepared", "preprocess_other_inputs", "loss_curve_decreases",
-                "keras_training_steps"} | ACCURACY
+                "keras_training_steps", "optimisers_prescribed", "optimisers_budget", "optimisers_same_network",
+                "final_val_acc_recorded"} | ACCURACY
     assert not_passed(result) == expected, {c.name: c.message for c in result.checks if c.status != "passed"}
     assert any("raised ValueError" in n for n in result.notes)
 

@@ -10,7 +10,9 @@ flattened to 784 values (28 x 28 for a model whose input is an image).
 A mistake costs once, at the question that names it: ``cross_entropy`` is fed the grader's one-hot labels,
 ``gd_step`` runs with the reference ``forward`` and ``cross_entropy`` (see the exporter), ``build_mlp``'s output
 layer, initialiser and input and ``train_keras``'s optimizer, loss and step count are judged on ``model_10``
-(03.keras) only; the later models' structure checks judge the hidden layers their question asks for.
+(03.keras) only; the later models' structure checks judge the hidden layers their question asks for; the optimiser
+comparison's networks are copies of the notebook's ``start`` (built by ``build_mlp``), judged against it, not again
+against the expected layers.
 What cannot be separated without retraining: a model trained by a wrong upstream function (unscaled pixels,
 a diverging loss or step) also scores low on test accuracy.
 """
@@ -37,6 +39,13 @@ N_TRAIN, BATCH_SIZE, EPOCHS, LEARNING_RATE = 50_000, 100, 2, 0.25
 KERAS_STEPS = EPOCHS * math.ceil(N_TRAIN / BATCH_SIZE)           # 1,000 optimizer steps per Keras model
 INIT_STDDEV = 0.1
 PARAM_SHAPES = {"W1": (784, 10), "b1": (10,), "W2": (10, 10), "b2": (10,)}
+# the optimiser comparison: each optimiser at Keras' default learning rate, 2 epochs of 5,000 / 100 = 50 batches
+COMPARE_LR = {"SGD": 0.01, "Adam": 0.001, "RMSprop": 0.001}
+COMPARE_N, COMPARE_EPOCHS = 5_000, 2
+COMPARE_STEPS = COMPARE_EPOCHS * math.ceil(COMPARE_N / BATCH_SIZE)      # 100 optimizer steps per optimiser
+OPTIMISERS = _exporter.OPTIMISERS
+N_VAL = 10_000                  # the notebook's validation split: the first 10,000 of a fixed permutation
+VAL_ACC_TOLERANCE = 0.001       # 10 of the 10,000 validation images
 
 
 # The self-checks' fixed inputs are drawn by the exporter; the grader draws the very same ones.
@@ -55,9 +64,17 @@ def make_hidden(rng):
     - gd_step: batch 64 (public 32) and lr 0.1 (public 0.25): a step that uses LEARNING_RATE or 0.25 instead
       of its ``lr`` argument, or a hard-coded batch size.
     - forward: batch 64 and other parameters (N != D, no square shapes: 64 x 784 -> 10).
+    - z (activations): a 6 x 7 array (public: 7 values in a row), with exact zeros (step(0) must be 0, not 1) and
+      values of +-800: exp(800) overflows, so exp(z) / (1 + exp(z)) gives NaN where 1 / (1 + exp(-z)) is right;
+      an activation that flattens its input returns the wrong shape.
     """
-    return _exporter.draw_inputs(rng, 20, 37, 50, 3.0, 64, 0.1, pixels=(17, 141), label_range=(1, 9),
-                                 big_logit_scale=40.0)
+    d = _exporter.draw_inputs(rng, 20, 37, 50, 3.0, 64, 0.1, pixels=(17, 141), label_range=(1, 9),
+                              big_logit_scale=40.0)
+    z = 4.0 * rng.normal(size=(6, 7))
+    z[0, 0] = z[2, 5] = 0.0
+    z[1, 3], z[4, 1] = 800.0, -800.0
+    d["z"] = z
+    return d
 
 
 # -- references -----------------------------------------------------------------------------
@@ -343,6 +360,66 @@ def test_loss_curve_decreases(art):
                                    f"{fmt(FINAL_LOSS_MAX)} (it starts near ln 10 = {LN10:.3f})")
 
 
+# -- 03.activations ---------------------------------------------------------------------------
+
+def activation_ref(name, z):
+    z = np.asarray(z, np.float64)
+    if name == "step":
+        return (z > 0).astype(np.float64)
+    if name == "sigmoid":
+        with np.errstate(over="ignore"):
+            return 1.0 / (1.0 + np.exp(-z))
+    return np.maximum(z, 0.0)
+
+
+def _activation_cause(name, got, z):
+    """The likely mistake behind a wrong activation, in the student's terms (None when unknown)."""
+    if got.shape != z.shape:
+        return None
+    with np.errstate(all="ignore"):
+        if name == "step" and np.allclose(got, (z >= 0).astype(float)):
+            return "step(0) gave 1: the step is 1 only where z > 0 (0 at z = 0)"
+        if name == "sigmoid" and np.isnan(got).any():
+            return ("NaN for large z: exp(z) / (1 + exp(z)) gives inf / inf; compute 1 / (1 + exp(-z)), which "
+                    "stays right when exp(-z) overflows")
+        if name == "sigmoid" and np.allclose(got, 1.0 / (1.0 + np.exp(z)), equal_nan=True):
+            return "this is 1 / (1 + exp(z)), sigmoid(-z): the sigmoid is 1 / (1 + exp(-z))"
+    return None
+
+
+def _expect_activation(art, name, z, suffix, what):
+    got = art.array(f"{name}_{suffix}")
+    z = np.asarray(z, np.float64)
+    _with_cause(lambda: expect_close(got, activation_ref(name, z), what, rtol=1e-6, atol=1e-9),
+                lambda: _activation_cause(name, np.asarray(got, dtype=float), z))
+
+
+@check("03.activations", points=1)
+def test_step_values(art):
+    z = _exporter.ACTIVATION_POINTS
+    _expect_activation(art, "step", z, "public", f"step(z) at z = {list(z)}")
+
+
+@check("03.activations", points=1)
+def test_sigmoid_values(art):
+    z = _exporter.ACTIVATION_POINTS
+    _expect_activation(art, "sigmoid", z, "public", f"sigmoid(z) at z = {list(z)}")
+
+
+@check("03.activations", points=1)
+def test_relu_values(art):
+    z = _exporter.ACTIVATION_POINTS
+    _expect_activation(art, "relu", z, "public", f"relu(z) at z = {list(z)}")
+
+
+@check("03.activations", points=1, hidden=True)
+def test_activations_other_inputs(art):
+    z = art.hidden("z")
+    for name in _exporter.ACTIVATIONS:
+        _expect_activation(art, name, z, "hidden", f"{name} on a {z.shape[0]} x {z.shape[1]} array of other values "
+                                                   f"(from {fmt(z.min())} to {fmt(z.max())}, zeros included)")
+
+
 def load_test_set():
     """The official Fashion-MNIST test split, prepared as the notebook documents (grader's process only)."""
     from autograder.data import load_fashion_mnist
@@ -521,10 +598,10 @@ def expect_structure(art, name, hidden_layers):
                    "give every Dense layer kernel_initializer=init")
 
 
-def _diverged(art, name):
+def _diverged(art, name, history_name=None):
     """'training diverged (NaN loss ...)' when the model's history or weights say so, else None."""
     try:
-        history = art.json(f"history{name[5:]}")
+        history = art.json(history_name or f"history{name[5:]}")
         losses = history.get("loss", []) if isinstance(history, dict) else []
         bad = [i for i, v in enumerate(losses, 1) if not (isinstance(v, (int, float)) and math.isfinite(v))]
         if bad:
@@ -539,25 +616,33 @@ def _diverged(art, name):
     return None
 
 
-def model_test_accuracy(art, name):
-    """Accuracy of the exported model on the test split, in the grader's process (cached per model)."""
-    images, labels = art.cached("test_set", load_test_set)
+def load_validation_set():
+    """The notebook's validation split (its fixed permutation of the training split), prepared like x_val."""
+    from autograder.data import load_fashion_mnist
+
+    images, labels = load_fashion_mnist("train")
+    val = np.random.default_rng(0).permutation(len(images))[:N_VAL]
+    return images[val].reshape(N_VAL, 784).astype(np.float32) / 255.0, labels[val]
+
+
+def model_accuracy(art, name, split):
+    """Accuracy of the exported model on the test split or the notebook's validation split (cached)."""
+    images, labels = art.cached(f"{split}_set", load_test_set if split == "test" else load_validation_set)
 
     def predict():
         model = art.model(name)
         shape = tuple(model.inputs[0].shape[1:])
         expect(math.prod(shape) == 784, f"{name} takes inputs of shape {shape}, expected 784 values per image")
-        x = images.reshape((len(images), *shape))
-        out = np.asarray(model.predict(x, batch_size=2000, verbose=0))
-        expect_shape(out, (len(images), 10), f"{name}'s output on the test images")
+        out = np.asarray(model.predict(images.reshape((len(images), *shape)), batch_size=2000, verbose=0))
+        expect_shape(out, (len(images), 10), f"{name}'s output on the {split} images")
         return float(np.mean(np.argmax(out, axis=1) == labels))
 
-    return art.cached(f"accuracy:{name}", predict)
+    return art.cached(f"accuracy:{split}:{name}", predict)
 
 
 def _expect_model_accuracy(art, name, what):
-    _expect_accuracy(art, f"test_accuracy_{name}", model_test_accuracy(art, name), f"test accuracy of {name} ({what})",
-                     lambda: _diverged(art, name))
+    _expect_accuracy(art, f"test_accuracy_{name}", model_accuracy(art, name, "test"),
+                     f"test accuracy of {name} ({what})", lambda: _diverged(art, name))
 
 
 # -- 03.keras: build_mlp and train_keras, judged once, on model_10 ----------------------------
@@ -671,6 +756,104 @@ def test_model_final_structure(art):
 @check("03.deeper", points=2, hidden=True)
 def test_test_accuracy_model_final(art):
     _expect_model_accuracy(art, "model_final", "784-30-25-10, ReLU")
+
+
+# -- 03.optimisers: how each run was trained, read from its .keras file ------------------------
+
+def _optimizer(config):
+    """(class name, config) of the compiled optimizer; (None, {}) when the model was not compiled."""
+    opt = (config.get("compile_config") or {}).get("optimizer") or {}
+    if isinstance(opt, dict):
+        return opt.get("class_name"), opt.get("config") or {}
+    return str(opt), {}
+
+
+@check("03.optimisers", points=1)
+def test_optimisers_prescribed(art):
+    for name in OPTIMISERS:
+        run = f"runs[{name!r}]"
+        config = keras_config(art, f"compare_{name}")
+        kind, c = _optimizer(config)
+        expect(kind is not None, f"{run}'s model was not compiled: train_with must compile it with the optimizer "
+                                 "it is given")
+        expect(kind == name, f"{run} was trained with {kind}, expected keras.optimizers.{name}")
+        lr = c.get("learning_rate")
+        expect(isinstance(lr, (int, float)) and abs(lr - COMPARE_LR[name]) <= 1e-6 * COMPARE_LR[name],
+               f"{run}'s learning rate is {fmt(lr) if isinstance(lr, (int, float)) else repr(lr)}, expected "
+               f"{fmt(COMPARE_LR[name])} (COMPARE_LR[{name!r}])")
+        if name == "SGD":
+            expect(not c.get("momentum"), f"{run}'s SGD has momentum {fmt(c.get('momentum'))}, expected 0 (plain SGD)")
+        from_logits = loss_from_logits(config)
+        expect(from_logits is not None, f"{run}'s loss is {(config.get('compile_config') or {}).get('loss')!r}, "
+                                        "expected the softmax cross-entropy of train_keras")
+        _, stack = layer_stack(config)
+        if stack and stack[-1][2] == "linear":
+            expect(from_logits, f"{run}'s model outputs logits but its loss has from_logits=False: use the loss of "
+                                "train_keras")
+
+
+def _compare_steps_cause(steps):
+    """The likeliest reading of a step count other than 2 epochs x 50 mini-batches of 100."""
+    per_epoch = {math.ceil(N_TRAIN / BATCH_SIZE): "fitted on all of x_train: use its first COMPARE_N images",
+                 math.ceil(COMPARE_N / 32): "mini-batches of 32, Keras' default: pass batch_size=BATCH_SIZE"}
+    if steps % COMPARE_EPOCHS == 0 and steps // COMPARE_EPOCHS in per_epoch:
+        return per_epoch[steps // COMPARE_EPOCHS]
+    batches = COMPARE_STEPS // COMPARE_EPOCHS
+    if steps and steps % batches == 0:
+        return f"{steps // batches} epochs instead of {COMPARE_EPOCHS}: pass epochs=COMPARE_EPOCHS"
+    return None
+
+
+@check("03.optimisers", points=1)
+def test_optimisers_budget(art):
+    for name in OPTIMISERS:
+        run = f"runs[{name!r}]"
+        steps = optimizer_steps(art, f"compare_{name}")
+        expect(steps is not None, f"{run}'s model records no optimizer state: was it compiled and fitted by "
+                                  "train_with?")
+        cause = _compare_steps_cause(steps)
+        expect(steps == COMPARE_STEPS,
+               f"{run}'s optimizer made {steps:,} steps, expected {COMPARE_STEPS} ({COMPARE_EPOCHS} epochs of "
+               f"{COMPARE_N:,} / {BATCH_SIZE} = {COMPARE_STEPS // COMPARE_EPOCHS} mini-batches)"
+               + (f": {cause}" if cause else ""))
+        epochs = len(art.json(f"compare_history_{name}").get("loss", []))
+        expect(epochs == COMPARE_EPOCHS, f"what fit returned for {run} records {epochs} epochs, expected "
+                                         f"{COMPARE_EPOCHS}: call fit once, with epochs=COMPARE_EPOCHS")
+
+
+@check("03.optimisers", points=1)
+def test_optimisers_same_network(art):
+    """Each run is a copy of start (its layers; the weights have trained since)."""
+    _, start = layer_stack(keras_config(art, "compare_start"))
+    for name in OPTIMISERS:
+        _, stack = layer_stack(keras_config(art, f"compare_{name}"))
+        expect(stack == start, f"runs[{name!r}]'s model has layers {describe(stack)}, expected a copy of start "
+                               f"({describe(start)}): train_with must train fresh_copy()")
+
+
+@check("03.optimisers", points=1)
+def test_final_val_acc_recorded(art):
+    recorded = art.json("final_val_acc")
+    expect(sorted(recorded) == sorted(OPTIMISERS),
+           f"final_val_acc has the names {sorted(recorded)}, expected {sorted(OPTIMISERS)}")
+    for name in OPTIMISERS:
+        measured = model_accuracy(art, f"compare_{name}", "validation")
+        # a few of the 10,000 predictions may differ in the last float digit between the kernel and the grader
+        expect(np.isclose(recorded[name], measured, rtol=0, atol=VAL_ACC_TOLERANCE),
+               f"final_val_acc[{name!r}] is {fmt(recorded[name])}, but runs[{name!r}]'s model classifies "
+               f"{measured:.4f} of x_val correctly: record each model's accuracy on x_val, after its training")
+
+
+@check("03.optimisers", points=2, hidden=True)
+def test_test_accuracy_compared(art):
+    accuracies = {name: model_accuracy(art, f"compare_{name}", "test") for name in OPTIMISERS}
+    for name, acc in accuracies.items():  # all three measured before any verdict: calibration needs each one
+        art.measure(f"test_accuracy_compare_{name}", acc)
+    for name, acc in accuracies.items():
+        model = f"compare_{name}"
+        _expect_accuracy(art, f"test_accuracy_{model}", acc,
+                         f"test accuracy of runs[{name!r}] (784-30-10 ReLU, {name}, {COMPARE_STEPS} steps)",
+                         lambda model=model, name=name: _diverged(art, model, f"compare_history_{name}"))
 
 
 # -- 03.params --------------------------------------------------------------------------------

@@ -18,6 +18,10 @@ ONE_HOT = "return np.eye(num_classes, dtype=np.float32)[labels]"
 STEP = "    for p, g in zip(params, grads):\n        p.assign_sub(lr * g)\n    return loss"
 OUTPUT_LAYER = "model.add(keras.layers.Dense(10, kernel_initializer=init))"
 FIT = "return model.fit(x_train, y_train, batch_size=BATCH_SIZE"
+SIGMOID = "return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=np.float64)))"
+STEP_FN = "return np.where(np.asarray(z) > 0, 1.0, 0.0)"
+RMSPROP_RUN = 'train_with(keras.optimizers.RMSprop(learning_rate=COMPARE_LR["RMSprop"]))'
+COMPARE_FIT = "epochs=COMPARE_EPOCHS,\n                        verbose=0)"
 
 BY_HAND_BROKEN = {"loss_curve_decreases", "test_accuracy_by_hand"}
 
@@ -70,6 +74,24 @@ WRONG = [
      {"keras_training_steps"}),
     ("wrong-units", [('model_final = build_mlp([30, 25], "relu")', 'model_final = build_mlp([30, 20], "relu")')],
      {"model_final_structure"}),
+    # activations: public values at -3..3 (0 included), hidden values on a 6 x 7 array with zeros and +-800
+    ("sigmoid-wrong-sign", [(SIGMOID, "return 1.0 / (1.0 + np.exp(np.asarray(z, dtype=np.float64)))")],
+     {"sigmoid_values", "activations_other_inputs"}),
+    ("sigmoid-exp-ratio", [(SIGMOID, "return np.exp(z) / (1.0 + np.exp(z))")], {"activations_other_inputs"}),
+    ("step-one-at-zero", [(STEP_FN, "return np.where(np.asarray(z) >= 0, 1.0, 0.0)")],
+     {"step_values", "activations_other_inputs"}),
+    ("relu-flattens", [("return np.maximum(z, 0.0)", "return np.maximum(np.ravel(z), 0.0)")],
+     {"activations_other_inputs"}),
+    # the optimiser comparison: each is judged from the saved models; more training only raises the accuracies
+    ("compare-adam-for-rmsprop", [(RMSPROP_RUN, 'train_with(keras.optimizers.Adam(learning_rate=COMPARE_LR["Adam"]))')],
+     {"optimisers_prescribed"}),
+    ("compare-sgd-at-lr-025", [('keras.optimizers.SGD(learning_rate=COMPARE_LR["SGD"])',
+                                "keras.optimizers.SGD(learning_rate=LEARNING_RATE)")], {"optimisers_prescribed"}),
+    ("compare-double-budget", [(COMPARE_FIT, "epochs=2 * COMPARE_EPOCHS,\n                        verbose=0)")],
+     {"optimisers_budget"}),
+    ("compare-val-acc-on-train", [("final_val_acc = {name: accuracy(model.predict(x_val, batch_size=1000, verbose=0), "
+                                   "y_val)", "final_val_acc = {name: accuracy(model.predict(x_train[:COMPARE_N], "
+                                   "batch_size=1000, verbose=0), y_train[:COMPARE_N])")], {"final_val_acc_recorded"}),
     ("param-count-without-biases", [("n_params_final = 784 * 30 + 30 + 30 * 25 + 25 + 25 * 10 + 10",
                                      "n_params_final = 784 * 30 + 30 * 25 + 25 * 10")], {"n_params_final_answer"}),
 ]

@@ -54,7 +54,7 @@ def export(ex):
             ex.array("convolve_hidden", lambda: g("convolve3x3")(h["image"].copy(), h["kernel"].copy()))
     with ex.question("04.params"):
         ex.array("conv_params_public", lambda: g("conv3x3_params")(*PUBLIC_CONV_PAIR))
-        ex.array("seed_conv_params", lambda: g("seed_conv_params"))
+        ex.array("seed_conv_params", lambda: g("workshop_conv_params"))
         if h is not None:
             ex.array("conv_params_hidden",
                      lambda: [g("conv3x3_params")(int(k), int(l)) for k, l in h["conv_pairs"]])
