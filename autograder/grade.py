@@ -155,6 +155,7 @@ def grade_notebook(path: str | Path, *, device: str = "cpu", seed: int = DEFAULT
     # graph structure is re-traced from the submitted cells in a clean sandboxed process, beside the kernel
     retracer = retrace.Retracer(assignment, nb, sandboxed=sandbox.available()[0])
     options = dict(seed=seed, device=device, timeout_s=timeout_s, memory_mb=memory_mb, hide=hidden_from_kernel(path))
+    prepare_s = time.monotonic() - t0
     run = execute(nb, assignment, hidden, pool=pool, **options)
     first = None
     if run.wall_timeout and run.host_saturated:  # the host, not the notebook, was slow: once more
@@ -172,6 +173,7 @@ def grade_notebook(path: str | Path, *, device: str = "cpu", seed: int = DEFAULT
                               f"{', '.join(q for q in run.snapshots if q not in run.from_final)}")
     elif not run.snapshots:
         result.status, result.reason = "error", "the notebook did not reach the export step"
+    t_retrace = time.monotonic()
     if run.snapshots:
         result.notes += retracer.apply(run.snapshots)
     t1 = time.monotonic()
@@ -187,7 +189,8 @@ def grade_notebook(path: str | Path, *, device: str = "cpu", seed: int = DEFAULT
         result.checks = [CheckResult(**{**c.__dict__, "status": "error", "message": e.reason}) for c in expected]
     result.timings["checks_s"] = round(time.monotonic() - t1, 2)
     result.timings.update(execute_s=run.wall_s, cpu_s=run.cpu_s, total_s=round(time.monotonic() - t0, 2),
-                          warm_kernel=run.warm)
+                          warm_kernel=run.warm, prepare_s=round(prepare_s, 2),
+                          retrace_wait_s=round(t1 - t_retrace, 2), **run.steps)
     if first is not None:
         result.timings.update(first_execute_s=first.wall_s, first_cpu_s=first.cpu_s)
         result.notes.append(f"the first run hit the wall-clock limit after {first.wall_s:.0f} s ({first.cpu_s:.0f} s "

@@ -42,6 +42,7 @@ class Execution:
     wall_timeout: bool = False       # stopped by the wall-clock backstop (not by its CPU time)
     host_saturated: bool = False     # the load average reached the number of cores during the run
     warm: bool = False               # the kernel was started before the submission came
+    steps: dict = field(default_factory=dict)   # seconds: kernel_start_s, preamble_s, cells_s, export_s
 
 
 def execute(nb, assignment: Practical, hidden: dict | None = None, *, seed: int = DEFAULT_SEED,
@@ -104,7 +105,7 @@ def run_job(job: Job, nb, assignment: Practical, hidden: dict | None, *, timeout
         status=status, reason=reason, snapshots=snapshots, from_final=from_final,
         cpu_s=round(dog.cpu.total, 2), wall_timeout=status == "timeout" and "wall clock" in reason,
         host_saturated=dog.load >= (os.cpu_count() or 1),
-        cell_errors=outcome.get("cell_errors", []),
+        cell_errors=outcome.get("cell_errors", []), steps=outcome.get("times", {}),
         wall_s=round(wall, 2), peak_rss_mb=round(dog.peak, 1),
         executed=executed if executed.is_file() else None,
         notes=notes, job=job.folder,

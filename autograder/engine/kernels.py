@@ -130,20 +130,36 @@ def start_job(assignment: Practical, *, seed: int, device: str = "cpu", hide=(),
     return Job(key, job, work, proc, sandboxed, why, user)
 
 
-async def _drive(job: Path, client, preamble) -> object:
-    """Start the kernel, run the preamble, wait for the submission ("go"), then run its cells."""
+async def _drive(job: Path, client, preamble, times: dict) -> object:
+    """Start the kernel, run the preamble, wait for the submission ("go"), then run its cells.
+
+    ``times``: seconds spent starting the kernel, in the preamble, in the student's cells and in the grader's
+    snapshot and export cells (filled as it goes)."""
+    import time
+
     from jupyter_core.utils import ensure_async
 
     parent = os.getppid()
     client.reset_execution_trackers()
+    clock = time.monotonic()
+
+    def lap(name):
+        nonlocal clock
+        now = time.monotonic()
+        times[name] = round(times.get(name, 0.0) + now - clock, 3)
+        clock = now
+
     async with client.async_setup_kernel():
         await client.async_wait_for_reply(await ensure_async(client.kc.kernel_info()))
+        lap("kernel_start_s")
         await client.async_execute_cell(preamble, 0, execution_count=1)
+        lap("preamble_s")
         (job / "ready").touch()
         while not (job / "go").exists():
             if os.getppid() != parent:  # the grader is gone: nothing will come
                 return None
             await asyncio.sleep(0.02)
+        clock = time.monotonic()
         run = nbformat.read(job / "run.ipynb", as_version=4)
         run.cells[0] = preamble
         client.nb = run
@@ -154,11 +170,13 @@ async def _drive(job: Path, client, preamble) -> object:
                 if not missing:
                     break
                 cell.source = cell.source.replace(ONLY_PLACEHOLDER, repr(missing))
+            lap("cells_s")
             await client.async_execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
             if role == "snapshot":
                 take_snapshot(job, cell.metadata["ag_out"], cell.metadata["ag_question"])
             elif role == "export":
                 take_snapshot(job, cell.metadata["ag_out"], FINAL)
+            lap("export_s" if role in ("snapshot", "export") else "cells_s")
     return client.nb
 
 
@@ -190,10 +208,10 @@ def _worker(job: Path) -> int:
     client = NotebookClient(nbformat.v4.new_notebook(cells=[preamble]), km=km, kernel_name=KERNEL_NAME,
                             allow_errors=True, timeout=None, startup_timeout=120, record_timing=False,
                             resources={"metadata": {"path": os.getcwd()}})
-    outcome: dict = {"error": "", "cell_errors": []}
+    outcome: dict = {"error": "", "cell_errors": [], "times": {}}
     nb = None
     try:
-        nb = asyncio.run(_drive(job, client, preamble))
+        nb = asyncio.run(_drive(job, client, preamble, outcome["times"]))
         if nb is None:
             return 0
     except DeadKernelError:
