@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from autograder.engine.limits import MALLOC_FLAGS
 from autograder.results import CHECK_STATUSES, CheckResult
 
 ARTIFACT_BUDGET_MB = 400   # all of one submission's exported files together
@@ -76,7 +77,7 @@ class CheckWorker:
         self.close()
         self.folder = Path(tempfile.mkdtemp(prefix="ag-checks-"))
         (self.folder / "owner.pid").write_text(str(os.getpid()))  # see batch.clean_stale_jobs
-        env = dict(os.environ, TMPDIR=str(self.folder / "tmp"), PYTHONDONTWRITEBYTECODE="1")
+        env = dict(os.environ, TMPDIR=str(self.folder / "tmp"), PYTHONDONTWRITEBYTECODE="1", **MALLOC_FLAGS)
         (self.folder / "tmp").mkdir()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "autograder.engine.check_worker", str(self.folder)],
@@ -200,6 +201,20 @@ def _measurements(raw) -> dict:
 
 # -- the worker side ---------------------------------------------------------------------------------
 
+def _release_memory() -> None:
+    """Give back what one submission's checks loaded (models, test data) before the next kernel runs beside us."""
+    import ctypes
+    import gc
+
+    if "keras" in sys.modules:
+        sys.modules["keras"].backend.clear_session()
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def _serve(folder: Path) -> int:
     import autograder  # noqa: F401  (numerics flags before TensorFlow)
     from autograder.check_api import Artifacts
@@ -225,6 +240,8 @@ def _serve(folder: Path) -> int:
         except Exception as e:  # the grader's own failure on this submission: reported, the worker goes on
             response = {"error": f"{type(e).__name__}: {str(e)[:300]}"}
         Path(req["response"]).write_text(json.dumps(response))
+        by_question = hidden = None
+        _release_memory()
         sys.stdout.write("done\n")
         sys.stdout.flush()
     return 0

@@ -24,7 +24,7 @@ from autograder import datasets
 from autograder.engine import sandbox
 from autograder.engine.artifacts import FINAL, SNAPSHOTS, take_snapshot
 from autograder.engine.assemble import KERNEL_NAME, ONLY_PLACEHOLDER, preamble_source
-from autograder.engine.limits import kill_tree, process_tree
+from autograder.engine.limits import MALLOC_FLAGS, kill_tree, process_tree
 from autograder.practicals import Practical
 
 # Numerics flags of every kernel (results report them as they are here).
@@ -40,6 +40,7 @@ def kernel_env(job: Path, work: Path, device: str) -> dict:
         "KERAS_HOME": str(work / ".keras"),
         "MPLBACKEND": "Agg",
         **KERNEL_FLAGS,
+        **MALLOC_FLAGS,
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "JUPYTER_PATH": str(job / "jupyter"),
         "JUPYTER_RUNTIME_DIR": str(job / "runtime"),
