@@ -105,9 +105,10 @@ def _is_text(s: str) -> bool:
     return len(re.findall(r"[^\W\d_]{2,}", s)) >= 2 and " " in s.strip()
 
 
-def _shown_strings(source: str) -> set[tuple[int, int]]:
-    """(line, byte column) of the string literals passed to print() and plot titles/labels."""
-    found = set()
+def _shown_strings(source: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """(start, end) as (line, byte column) of the string literals passed to print() and plot titles/labels; a
+    literal written as several adjacent strings ("..." "...") spans all of them."""
+    found = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Call):
             f = node.func
@@ -115,13 +116,14 @@ def _shown_strings(source: str) -> set[tuple[int, int]]:
             if name in SHOWN_CALLS:
                 for arg in node.args:
                     if isinstance(arg, (ast.Constant, ast.JoinedStr)) and isinstance(getattr(arg, "value", ""), str):
-                        found.add((arg.lineno, arg.col_offset))
+                        found.append(((arg.lineno, arg.col_offset), (arg.end_lineno, arg.end_col_offset)))
     return found
 
 
 def code_texts(source: str) -> list[tuple[int, int, str, str, str]]:
     """The translatable pieces of a code cell: (start, end, prefix, text, suffix) as offsets into ``source``;
-    ``text`` is the msgid, the piece is rewritten as prefix + translation + suffix."""
+    ``text`` is the msgid, the piece is rewritten as prefix + translation + suffix. Each of the adjacent strings
+    that make one literal is a piece of its own (the code keeps its line breaks)."""
     try:
         shown = _shown_strings(source)
         tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
@@ -148,7 +150,8 @@ def code_texts(source: str) -> list[tuple[int, int, str, str, str]]:
         elif tok.type == tokenize.STRING:
             byte_col = len(lines[row - 1][:col].encode())
             m = STRING_TOKEN.match(tok.string)
-            if (row, byte_col) in shown and m and "b" not in m.group(1).lower() and _is_text(m.group(3)):
+            inside = any(start <= (row, byte_col) < end for start, end in shown)
+            if inside and m and "b" not in m.group(1).lower() and _is_text(m.group(3)):
                 pieces.append((offset(row, col), offset(erow, ecol), m.group(1) + m.group(2), m.group(3), m.group(2)))
     return pieces
 

@@ -357,7 +357,7 @@ def test_messages_say_expected_and_got(key_run, tmp_path, hidden):
     assert "flipped" in messages["convolve_values"]
     _, messages = recheck(key_run[1], tmp_path / "b", hidden, write("seed_conv_params", [144, 18432, 147456]),
                           questions=["04.params"])
-    assert messages["seed_conv_params"] == "seed_conv_params is [144, 18432, 147456]: the biases are missing " \
+    assert messages["seed_conv_params"] == "workshop_conv_params is [144, 18432, 147456]: the biases are missing " \
                                            "(one per output map)"
 
 

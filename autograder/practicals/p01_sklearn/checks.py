@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 
+from autograder.i18n import tr
 from autograder.check_api import (MissingAnswer, check, expect, expect_calibrated, expect_close, expect_equal,
                                    expect_shape, fmt, threshold)
 
@@ -159,16 +160,17 @@ def split_problem(idx: dict) -> str | None:
     for name, values in idx.items():
         values = np.unique(values)
         if values.size > 1 and values.max() - values.min() + 1 == values.size:
-            return (f"{name} holds the consecutive images {values.min()} to {values.max()}: the split follows the "
-                    "order of the file instead of a random shuffle (shuffle the indices with rng.permutation first)")
+            return tr("{name} holds the consecutive images {first} to {last}: the split follows the order of the "
+                      "file instead of a random shuffle (shuffle the indices with rng.permutation first)").format(
+                name=name, first=values.min(), last=values.max())
         n = values.size
         if 1 < n < N_IMAGES:
             stderr = sigma / np.sqrt(n) * np.sqrt((N_IMAGES - n) / (N_IMAGES - 1))
             if abs(values.mean() - mu) > SHUFFLE_SIGMAS * stderr:
-                part = "beginning" if values.mean() < mu else "end"
-                return (f"{name} holds mostly images from the {part} of the file (mean index {values.mean():.0f}, a "
-                        f"random split gives about {mu:.0f}): the split is not random (shuffle the indices with "
-                        "rng.permutation first)")
+                part = tr("the beginning of the file") if values.mean() < mu else tr("the end of the file")
+                return tr("{name} holds mostly images from {part} (mean index {mean:.0f}, a random split gives about "
+                          "{middle:.0f}): the split is not random (shuffle the indices with rng.permutation first)"
+                          ).format(name=name, part=part, mean=values.mean(), middle=mu)
     return None
 
 
@@ -186,13 +188,16 @@ def balance_bounds(n: int) -> list[tuple[int, int]]:
 def _digit_counts_text(counts) -> str:
     """"137 images of digit 0 and none of the other digits", "67 images of digit 0, 70 of digit 1 and none of
     digit 2"."""
-    words = [f"{c} of digit {d}" for d, c in enumerate(counts) if c]
+    present = [(d, c) for d, c in enumerate(counts) if c]
+    words = [(tr("{count} images of digit {digit}") if i == 0 else tr("{count} of digit {digit}")).format(
+        count=c, digit=d) for i, (d, c) in enumerate(present)]
     absent = [str(d) for d, c in enumerate(counts) if not c]
-    if words:
-        words[0] = words[0].replace(" of ", " images of ", 1)
     if absent:
-        words.append("none of the other digits" if len(words) == 1 else "none of digit " + " or ".join(absent))
-    return ", ".join(words[:-1]) + " and " + words[-1] if len(words) > 1 else (words or ["no image"])[0]
+        words.append(tr("none of the other digits") if len(words) == 1
+                     else tr("none of digit {digits}").format(digits=tr(" or ").join(absent)))
+    if len(words) > 1:
+        return tr("{items} and {last}").format(items=", ".join(words[:-1]), last=words[-1])
+    return (words or [tr("no image")])[0]
 
 
 def label_problem(idx: dict) -> str | None:
@@ -202,7 +207,10 @@ def label_problem(idx: dict) -> str | None:
     BALANCE_TAIL in each tail), computed from the digits labels the grader loads itself.
     """
     _, labels = digits()
+    parts = {"test split": tr("test split"), "validation split": tr("validation split"),
+             "training split": tr("training split")}   # literal msgids, for the catalog
     for name, words, _ in SPLIT_PARTS:
+        words = parts[words]
         values = np.unique(idx[name])
         if values.size < 2:
             continue
@@ -211,12 +219,12 @@ def label_problem(idx: dict) -> str | None:
         if all(lo <= c <= hi for c, (lo, hi) in zip(counts, bounds)):
             continue
         expected = np.bincount(labels) * values.size / N_IMAGES
-        about = ", ".join(f"{lo} to {hi} of digit {d} (about {e:.0f})" for d, ((lo, hi), e)
-                          in enumerate(zip(bounds, expected)))
-        return (f"your {words} ({name}) has {_digit_counts_text(counts)}: a {words} of {values.size} images drawn "
-                f"at random holds {about}. The images were chosen by their labels, and accuracy measured on images "
-                "you chose says nothing about new ones: draw the split at random with rng (e.g. "
-                "rng.permutation(len(labels)))")
+        about = ", ".join(tr("{low} to {high} of digit {digit} (about {mean:.0f})").format(
+            low=lo, high=hi, digit=d, mean=e) for d, ((lo, hi), e) in enumerate(zip(bounds, expected)))
+        return tr("your {part} ({name}) has {counts}: a {part} of {size} images drawn at random holds {about}. The "
+                  "images were chosen by their labels, and accuracy measured on images you chose says nothing about "
+                  "new ones: draw the split at random with rng (e.g. rng.permutation(len(labels)))").format(
+            part=words, name=name, counts=_digit_counts_text(counts), size=values.size, about=about)
     return None
 
 
@@ -231,19 +239,22 @@ def split_faults(art) -> dict:
         faults = {}
         for name, _, n in SPLIT_PARTS[::-1]:
             if idx[name].size != n and "sizes" not in faults:
-                faults["sizes"] = f"number of indices in {name}: got {idx[name].size}, expected {n}"
+                faults["sizes"] = tr("number of indices in {name}: got {got}, expected {expected}").format(
+                    name=name, got=idx[name].size, expected=n)
         for name, _, _ in SPLIT_PARTS[::-1]:
             repeated = idx[name].size - np.unique(idx[name]).size
             if repeated:
-                faults["disjoint"] = f"{name} holds {repeated} repeated indices: each image should appear once"
+                faults["disjoint"] = tr("{name} holds {repeated} repeated indices: each image should appear once"
+                                        ).format(name=name, repeated=repeated)
                 break
         if "disjoint" not in faults:
             for one, two in (("idx_train", "idx_test"), ("idx_val", "idx_test"), ("idx_train", "idx_val")):
                 shared = np.intersect1d(idx[one], idx[two])
                 if shared.size:
-                    faults["disjoint"] = (f"{shared.size} images are in both {one} and {two} (e.g. index "
-                                          f"{shared[0]}): the sets must be disjoint, or the evaluation measures "
-                                          "memory, not generalisation")
+                    faults["disjoint"] = tr("{count} images are in both {one} and {two} (e.g. index {index}): the "
+                                            "sets must be disjoint, or the evaluation measures memory, not "
+                                            "generalisation").format(count=shared.size, one=one, two=two,
+                                                                     index=shared[0])
                     break
         labels_problem = label_problem(idx)
         if labels_problem:
@@ -260,14 +271,15 @@ def split_chosen_by_label(art) -> str | None:
     """The message when the split's class balance shows it was chosen by label: such a split earns no 01.split
     point (its sizes and disjointness are not credited either), since its purpose is choosing the test images."""
     problem = split_faults(art).get("labels")
-    return (f"not credited: {problem}") if problem else None
+    return tr("not credited: {problem}").format(problem=problem) if problem else None
 
 
 # -- helpers reading the submission --------------------------------------------------------------
 
 def scalar(art, name) -> float:
     value = art.array(name)
-    expect(value.size == 1, f"{name} should be one number, got an array of shape {value.shape}")
+    expect(value.size == 1, tr("{name} should be one number, got an array of shape {shape}").format(
+        name=name, shape=value.shape))
     return float(value.ravel()[0])
 
 
@@ -275,8 +287,9 @@ def expect_count(got: float, expected: int, what: str) -> None:
     """A number of errors compared as it is (no int() rounding: a rate 0.19 is shown as 0.19, not 0)."""
     if got == expected:
         return
-    hint = " (a number of errors is a whole number, not a rate or a fraction)" if not float(got).is_integer() else ""
-    raise_failure(f"{what}: got {fmt(got)}, expected {fmt(expected)}{hint}")
+    hint = "" if float(got).is_integer() else tr(" (a number of errors is a whole number, not a rate or a fraction)")
+    raise_failure(tr("{what}: got {got}, expected {expected}{hint}").format(
+        what=what, got=fmt(got), expected=fmt(expected), hint=hint))
 
 
 def raise_failure(message: str) -> None:
@@ -288,9 +301,10 @@ def pixel_columns(art) -> list[int]:
     pixels = art.json("pixels")
     ok = (isinstance(pixels, list) and len(pixels) == 2
           and all(isinstance(p, list) and len(p) == 2 and all(0 <= v < 8 for v in p) for p in pixels))
-    expect(ok, f"PIXELS should be two (row, col) pairs with rows and columns in 0..7, got {pixels}")
+    expect(ok, tr("PIXELS should be two (row, col) pairs with rows and columns in 0..7, got {pixels}").format(
+        pixels=pixels))
     cols = [8 * r + c for r, c in pixels]
-    expect(cols[0] != cols[1], f"PIXELS names the same pixel twice: {pixels}")
+    expect(cols[0] != cols[1], tr("PIXELS names the same pixel twice: {pixels}").format(pixels=pixels))
     return cols
 
 
@@ -320,9 +334,10 @@ def two_pixel_inputs(art) -> np.ndarray:
 def split_index(art, name) -> np.ndarray:
     idx = art.array(name)
     expect(idx.ndim == 1 and idx.dtype.kind in "iu",
-           f"{name} should be a 1-D array of integer indices, got dtype {idx.dtype} and shape {idx.shape}")
+           tr("{name} should be a 1-D array of integer indices, got dtype {dtype} and shape {shape}").format(
+               name=name, dtype=idx.dtype, shape=idx.shape))
     expect(idx.size and idx.min() >= 0 and idx.max() < N_IMAGES,
-           f"{name} should hold indices between 0 and {N_IMAGES - 1}")
+           tr("{name} should hold indices between 0 and {last}").format(name=name, last=N_IMAGES - 1))
     return idx.astype(np.int64)
 
 
@@ -354,16 +369,17 @@ def test_regression_coefficients(art):
     a, b = scalar(art, "a"), scalar(art, "b")
     a_swapped, b_swapped = line_ref(y, x)
     swapped = np.isclose(a, a_swapped, rtol=1e-4) and np.isclose(b, b_swapped, rtol=1e-4, atol=1e-6)
-    expect(not swapped, f"a = {a:.6g}, b = {b:.6g} is the line of petal length as a function of petal width; "
-                        f"expected the width as a function of the length: a = {a_ref:.6g}, b = {b_ref:.6g}")
-    expect_close(a, a_ref, "the slope a", rtol=1e-4)
-    expect_close(b, b_ref, "the intercept b", rtol=1e-4)
+    expect(not swapped, tr("a = {a:.6g}, b = {b:.6g} is the line of petal length as a function of petal width; "
+                           "expected the width as a function of the length: a = {a_ref:.6g}, b = {b_ref:.6g}").format(
+        a=a, b=b, a_ref=a_ref, b_ref=b_ref))
+    expect_close(a, a_ref, tr("the slope a"), rtol=1e-4)
+    expect_close(b, b_ref, tr("the intercept b"), rtol=1e-4)
 
 
 @check("01.regression", points=2, hidden=True)
 def test_fit_line_other_inputs(art):
     expect_close(art.array("fit_line_hidden"), line_ref(art.hidden("x"), art.hidden("y")),
-                 "fit_line(x, y) on 40 other points: (a, b)", rtol=1e-4)
+                 tr("fit_line(x, y) on 40 other points: (a, b)"), rtol=1e-4)
 
 
 # -- 01.per_species -----------------------------------------------------------------------------
@@ -372,24 +388,25 @@ def test_fit_line_other_inputs(art):
 def test_per_species_coefficients(art):
     x, y, species = iris_xy()
     a_ref, b_ref = per_group_ref(x, y, species)
-    expect_close(art.array("a_species"), a_ref, "a_species (setosa, versicolor, virginica)", rtol=1e-4)
-    expect_close(art.array("b_species"), b_ref, "b_species (setosa, versicolor, virginica)", rtol=1e-4, atol=1e-5)
+    expect_close(art.array("a_species"), a_ref, tr("a_species (setosa, versicolor, virginica)"), rtol=1e-4)
+    expect_close(art.array("b_species"), b_ref, tr("b_species (setosa, versicolor, virginica)"), rtol=1e-4, atol=1e-5)
 
 
 @check("01.per_species", points=1, hidden=True)
 def test_fit_per_group_other_inputs(art):
     a_ref, b_ref = per_group_ref(art.hidden("gx"), art.hidden("gy"), art.hidden("groups"))
-    what = "fit_per_group on 60 other points in groups 9, 2, 5 (results ordered like np.unique: 2, 5, 9)"
-    expect_close(art.array("fit_per_group_hidden_a"), a_ref, what + ": slopes", rtol=1e-4)
-    expect_close(art.array("fit_per_group_hidden_b"), b_ref, what + ": intercepts", rtol=1e-4, atol=1e-5)
+    what = tr("fit_per_group on 60 other points in groups 9, 2, 5 (results ordered like np.unique: 2, 5, 9)")
+    expect_close(art.array("fit_per_group_hidden_a"), a_ref, tr("{what}: slopes").format(what=what), rtol=1e-4)
+    expect_close(art.array("fit_per_group_hidden_b"), b_ref, tr("{what}: intercepts").format(what=what),
+                 rtol=1e-4, atol=1e-5)
 
 
 # -- 01.images_vs_data --------------------------------------------------------------------------
 
 @check("01.images_vs_data", points=1)
 def test_images_and_data_shapes(art):
-    expect_equal(tuple(art.json("images_shape")), (N_IMAGES, 8, 8), "images_shape (shape of digits.images)")
-    expect_equal(tuple(art.json("data_shape")), (N_IMAGES, 64), "data_shape (shape of digits.data)")
+    expect_equal(tuple(art.json("images_shape")), (N_IMAGES, 8, 8), tr("images_shape (shape of digits.images)"))
+    expect_equal(tuple(art.json("data_shape")), (N_IMAGES, 64), tr("data_shape (shape of digits.data)"))
 
 
 @check("01.images_vs_data", points=1)
@@ -398,8 +415,9 @@ def test_pixel_index_values(art):
     expected = np.arange(64).reshape(8, 8)
     wrong = [(r, c) for r in range(8) for c in range(8) if got[r, c] != expected[r, c]]
     if wrong:
-        raise_failure(f"pixel_index is wrong for {len(wrong)} of the 64 pixels, e.g. pixel_index{wrong[0]} = "
-                      f"{got[wrong[0]]}, expected {expected[wrong[0]]} (data stores the images row after row)")
+        raise_failure(tr("pixel_index is wrong for {count} of the 64 pixels, e.g. pixel_index{pixel} = {got}, "
+                         "expected {expected} (data stores the images row after row)").format(
+            count=len(wrong), pixel=wrong[0], got=got[wrong[0]], expected=expected[wrong[0]]))
 
 
 # -- 01.two_pixels ------------------------------------------------------------------------------
@@ -415,8 +433,9 @@ def test_two_pixel_features(art):
         if np.allclose(X2[:, j], X64[:, col]) or (own is not None and np.allclose(X2[:, j], X64[:, own[j]])):
             continue
         hit = [c for c in range(64) if np.allclose(X2[:, j], X64[:, c])]
-        seen = f"it holds pixel {divmod(hit[0], 8)}" if hit else "it matches no pixel of X64"
-        raise_failure(f"column {j} of X2 should be pixel {tuple(pixel)} of X64 (column {col}), but {seen}")
+        seen = tr("it holds pixel {pixel}").format(pixel=divmod(hit[0], 8)) if hit else tr("it matches no pixel of X64")
+        raise_failure(tr("column {j} of X2 should be pixel {pixel} of X64 (column {col}), but {seen}").format(
+            j=j, pixel=tuple(pixel), col=col, seen=seen))
 
 
 @functools.lru_cache(maxsize=None)
@@ -437,10 +456,11 @@ def test_two_pixel_coefficients(art):
     expected = np.c_[coef_ref, intercept_ref]
     gap = weight_gap(got, expected)
     expect(gap <= COEF_RTOL_2,
-           f"clf2's weights and biases differ from LogisticRegression(max_iter=1000) (other settings at their "
-           f"defaults) fitted on X2 and labels by {100 * gap:.1f} % of the largest weight (at most "
-           f"{100 * COEF_RTOL_2:g} % allowed): got weights {np.round(coef, 3).tolist()}, expected "
-           f"{np.round(coef_ref, 3).tolist()}")
+           tr("clf2's weights and biases differ from LogisticRegression(max_iter=1000) (other settings at their "
+              "defaults) fitted on X2 and labels by {gap:.1f} % of the largest weight (at most {allowed:g} % "
+              "allowed): got weights {got}, expected {expected}").format(
+               gap=100 * gap, allowed=100 * COEF_RTOL_2, got=np.round(coef, 3).tolist(),
+               expected=np.round(coef_ref, 3).tolist()))
 
 
 @check("01.two_pixels", points=1)
@@ -448,7 +468,7 @@ def test_two_pixel_training_errors(art):
     _, labels = digits()
     errors = int(np.sum(predict_linear(art.array("clf2_coef"), art.array("clf2_intercept"),
                                        two_pixel_inputs(art)) != labels))
-    expect_count(scalar(art, "train_errors_2"), errors, "train_errors_2 (errors of clf2 on its training images)")
+    expect_count(scalar(art, "train_errors_2"), errors, tr("train_errors_2 (errors of clf2 on its training images)"))
 
 
 @check("01.two_pixels", points=1, hidden=True)
@@ -456,9 +476,10 @@ def test_count_errors_other_labels(art):
     for i, (n, _) in enumerate(COUNT_ERRORS_CASES):
         t, p = art.hidden(f"y_true_{i}"), art.hidden(f"y_pred_{i}")
         got = art.array(f"count_errors_hidden_{i}")
-        expect(got.size == 1, f"count_errors on {n} other labels should return one number, got shape {got.shape}")
+        expect(got.size == 1, tr("count_errors on {n} other labels should return one number, got shape {shape}").format(
+            n=n, shape=got.shape))
         expect_count(float(got.ravel()[0]), int(np.sum(t != p)),
-                     f"count_errors on {n} other labels (values 3, 7, 12, 40)")
+                     tr("count_errors on {n} other labels (values 3, 7, 12, 40)").format(n=n))
 
 
 # -- 01.all_pixels ------------------------------------------------------------------------------
@@ -467,12 +488,13 @@ def test_count_errors_other_labels(art):
 def test_all_pixel_coefficients(art):
     coef_ref, _ = optimum_on(np.arange(N_IMAGES))
     coef = art.array("clf64_coef")
-    expect_shape(coef, coef_ref.shape, "clf64.coef_ (one weight per class and pixel)")
+    expect_shape(coef, coef_ref.shape, tr("clf64.coef_ (one weight per class and pixel)"))
     expect_shape(art.array("clf64_intercept"), (3,), "clf64.intercept_")
     gap = weight_gap(coef, coef_ref)
     expect(gap <= COEF_RTOL_64,
-           f"clf64's weights differ from LogisticRegression(max_iter=1000) fitted on X64 and labels by "
-           f"{100 * gap:.1f} % of the largest weight (at most {100 * COEF_RTOL_64:g} % allowed)")
+           tr("clf64's weights differ from LogisticRegression(max_iter=1000) fitted on X64 and labels by {gap:.1f} % "
+              "of the largest weight (at most {allowed:g} % allowed)").format(gap=100 * gap,
+                                                                              allowed=100 * COEF_RTOL_64))
 
 
 @check("01.all_pixels", points=1)
@@ -485,7 +507,7 @@ def test_all_pixel_training_errors(art):
             return
     except (MissingAnswer, IndexError, ValueError):
         pass
-    expect_count(got, errors, "train_errors_64 (errors of clf64 on its training images)")
+    expect_count(got, errors, tr("train_errors_64 (errors of clf64 on its training images)"))
 
 
 # -- 01.split -----------------------------------------------------------------------------------
@@ -519,28 +541,31 @@ def test_split_shuffled(art):
 def test_sweep_curves(art):
     expect_equal([int(k) for k in art.array("ks").ravel()], KS, "KS")
     train_ref, val_ref = reference_curves(art)
-    for name, ref, split in (("train_acc", train_ref, "training"), ("val_acc", val_ref, "validation")):
+    for name, ref, which in (("train_acc", train_ref, tr("the training accuracy")),
+                             ("val_acc", val_ref, tr("the validation accuracy"))):
         got = art.array(name).astype(float).ravel()
         expect_shape(got, ref.shape, name)
         expect(np.allclose(got, ref, atol=CURVE_ATOL),
-               f"{name} should be the {split} accuracy of k-NN fitted on X2[idx_train] for each k in KS: "
-               f"got {np.round(got, 3).tolist()}, expected {np.round(ref, 3).tolist()}")
+               tr("{name} should be {which} of k-NN fitted on X2[idx_train] for each k in KS: got {got}, expected "
+                  "{expected}").format(name=name, which=which, got=np.round(got, 3).tolist(),
+                                       expected=np.round(ref, 3).tolist()))
 
 
 @check("01.sweep", points=2)
 def test_best_k_supported(art):
     value = scalar(art, "best_k")
-    expect(value in KS, f"best_k = {fmt(value)} is not one of KS = {KS}")
+    expect(value in KS, tr("best_k = {best_k} is not one of KS = {KS}").format(best_k=fmt(value), KS=KS))
     best_k = int(value)
     train_ref, val_ref = reference_curves(art)
     n_val = split_index(art, "idx_val").size
     best = int(np.argmax(val_ref))
     got = val_ref[KS.index(best_k)]
-    note = (" — the k with the best *training* accuracy: the training curve always prefers the most flexible model"
-            if KS.index(best_k) == int(np.argmax(train_ref)) else "")
+    note = (tr(" — the k with the best *training* accuracy: the training curve always prefers the most flexible "
+               "model") if KS.index(best_k) == int(np.argmax(train_ref)) else "")
     expect(got >= val_ref[best] - 1.0 / n_val - 1e-9,
-        f"best_k = {best_k} has validation accuracy {got:.3f}{note}; k = {KS[best]} reaches {val_ref[best]:.3f}: "
-        "expected the k with the best validation accuracy")
+           tr("best_k = {best_k} has validation accuracy {got:.3f}{note}; k = {best} reaches {best_acc:.3f}: expected "
+              "the k with the best validation accuracy").format(best_k=best_k, got=got, note=note, best=KS[best],
+                                                                best_acc=val_ref[best]))
 
 
 # -- 01.test ------------------------------------------------------------------------------------
@@ -556,13 +581,13 @@ def final_fit_problem(art) -> str | None:
             return None
         gap_both = weight_gap(coef, optimum_on(np.r_[idx_train, idx_val])[0])
         if gap_both <= COEF_RTOL_64:
-            return ("final_model was fitted on the training AND validation splits (its weights match that fit, "
-                    f"{100 * gap_train:.1f} % away from a fit on X64[idx_train] alone): fit it on the training "
-                    "split only, as asked; the validation split is for comparing models")
-        return (f"final_model's weights differ by {100 * gap_train:.1f} % (of the largest weight) from "
-                f"LogisticRegression(max_iter=1000) fitted on X64[idx_train] (at most {100 * COEF_RTOL_64:g} % "
-                "allowed): it was fitted on other images or with other settings. Fit it on the training split "
-                "only: a model that has seen test images is not tested by them")
+            return tr("final_model was fitted on the training AND validation splits (its weights match that fit, "
+                      "{gap:.1f} % away from a fit on X64[idx_train] alone): fit it on the training split only, as "
+                      "asked; the validation split is for comparing models").format(gap=100 * gap_train)
+        return tr("final_model's weights differ by {gap:.1f} % (of the largest weight) from "
+                  "LogisticRegression(max_iter=1000) fitted on X64[idx_train] (at most {allowed:g} % allowed): it was "
+                  "fitted on other images or with other settings. Fit it on the training split only: a model that "
+                  "has seen test images is not tested by them").format(gap=100 * gap_train, allowed=100 * COEF_RTOL_64)
 
     return art.cached("final_fit_problem", compute)
 
@@ -596,8 +621,9 @@ def test_test_accuracy(art):
     own = graded_test_accuracy(art)
     art.measure("test_accuracy", own)
     problem = final_fit_problem(art)
-    expect(problem is None, "no point for the test accuracy of a model other than the one asked for (the "
-                            f"accuracy of that model on the test split is {own:.4f}): {problem}")
+    expect(problem is None, tr("no point for the test accuracy of a model other than the one asked for (the accuracy "
+                               "of that model on the test split is {own:.4f}): {problem}").format(own=own,
+                                                                                                  problem=problem))
     if split_faults(art):
         # final_model is the fit asked for on the submission's training split: on the reference split (rng 2017),
         # the same fit is what a random split gives
@@ -606,11 +632,12 @@ def test_test_accuracy(art):
         X64, labels = digits()
         on_reference = float(np.mean(predict_linear(coef, intercept, X64[ref_test]) == labels[ref_test]))
         limit = threshold(ASSIGNMENT, "test_accuracy")
-        expect(on_reference >= limit, f"the final model's procedure reaches {on_reference:.4f} on a random split, "
-                                      f"expected at least {limit:.4f}")
+        expect(on_reference >= limit, tr("the final model's procedure reaches {on_reference:.4f} on a random split, "
+                                         "expected at least {limit:.4f}").format(on_reference=on_reference,
+                                                                                  limit=limit))
         return
     expect_calibrated(art, ASSIGNMENT, "test_accuracy", own,
-                      "accuracy of final_model on the images of idx_test (computed by the grader)")
+                      tr("accuracy of final_model on the images of idx_test (computed by the grader)"))
 
 
 @check("01.test", points=1)
@@ -619,11 +646,15 @@ def test_test_accuracy_reported(art):
     # accuracy on a self-chosen test split (one digit it always predicts) buys nothing
     if split_faults(art):
         problem = final_fit_problem(art)
-        expect(problem is None, "no point for accuracies of a model other than the one asked for, measured on a "
-                                f"split that is not the one asked for (see 01.split): {problem}")
-    for name, idx_name, split in (("val_acc_final", "idx_val", "validation"), ("test_acc", "idx_test", "test")):
+        expect(problem is None, tr("no point for accuracies of a model other than the one asked for, measured on a "
+                                   "split that is not the one asked for (see 01.split): {problem}").format(
+            problem=problem))
+    for name, idx_name, split in (("val_acc_final", "idx_val", tr("the validation split")),
+                                  ("test_acc", "idx_test", tr("the test split"))):
         expected = accuracy_of(art, "final_coef", "final_intercept", split_index(art, idx_name))
         got = scalar(art, name)
+        hint = tr(" (an accuracy is a fraction between 0 and 1)") if got > 1 else ""
         expect(abs(got - expected) <= 1e-6,
-               f"{name} = {fmt(got)}, but final_model's accuracy on the images of {idx_name} (the {split} split) is "
-               f"{fmt(expected)}" + (" (an accuracy is a fraction between 0 and 1)" if got > 1 else ""))
+               tr("{name} = {got}, but final_model's accuracy on the images of {idx_name} ({split}) is {expected}"
+                  "{hint}").format(name=name, got=fmt(got), idx_name=idx_name, split=split, expected=fmt(expected),
+                                   hint=hint))

@@ -26,6 +26,7 @@ import numpy as np
 
 from autograder.practicals.p03_mlp import in_kernel as _exporter
 
+from autograder.i18n import tr
 from autograder.check_api import (CheckFailure, MissingAnswer, check, expect, expect_calibrated, expect_close,
                                    expect_shape, fmt)
 
@@ -163,29 +164,33 @@ def _with_cause(fn, cause):
 def test_preprocess_public(art):
     images = public_inputs()["images"]
     got = art.array("preprocess_public")
-    expect_shape(got, (len(images), 784), "preprocess(images) for 8 images")
-    expect_close(got, preprocess_ref(images), "preprocess(images): pixels / 255, flattened", rtol=1e-5, atol=1e-6)
-    expect(got.dtype == np.float32, f"preprocess(images) returns {got.dtype} values, expected float32 as the "
-                                    "exercise asks (.astype(np.float32))")
+    expect_shape(got, (len(images), 784), tr("preprocess(images) for 8 images"))
+    expect_close(got, preprocess_ref(images), tr("preprocess(images): pixels / 255, flattened"), rtol=1e-5, atol=1e-6)
+    expect(got.dtype == np.float32, tr("preprocess(images) returns {dtype} values, expected float32 as the "
+                                       "exercise asks (.astype(np.float32))").format(dtype=got.dtype))
 
 
 @check("03.preprocess", points=1)
 def test_x_train_prepared(art):
     s = art.json("x_train_summary")
     shape = s["shape"]
-    expect(len(shape) == 2 and shape[1] == 784, f"x_train has shape {tuple(shape)}, expected (n, 784)")
-    expect(s["dtype"] in ("float32", "float64"), f"x_train has dtype {s['dtype']}, expected float32")
-    expect(s["finite"], "x_train contains NaN or infinite values")
-    expect(s["min"] >= 0.0 and s["max"] <= 1.0, (f"x_train's values go from {fmt(s['min'])} to {fmt(s['max'])}, "
-                                                 "expected them in [0, 1] (divide the pixels by 255)"))
-    expect(s["max"] > 0.5, f"x_train's largest value is {fmt(s['max'])}, expected 1 (pixels scaled once, by 255)")
+    expect(len(shape) == 2 and shape[1] == 784, tr("x_train has shape {shape}, expected (n, 784)").format(
+                                                    shape=tuple(shape)))
+    expect(s["dtype"] in ("float32", "float64"),
+               tr("x_train has dtype {dtype}, expected float32").format(dtype=s['dtype']))
+    expect(s["finite"], tr("x_train contains NaN or infinite values"))
+    expect(s["min"] >= 0.0 and s["max"] <= 1.0, (
+               tr("x_train's values go from {min} to {max}, expected them in [0, 1] (divide the pixels by 255)").format(
+                   min=fmt(s['min']), max=fmt(s['max']))))
+    expect(s["max"] > 0.5, tr("x_train's largest value is {max}, expected 1 (pixels scaled once, by 255)").format(
+                               max=fmt(s['max'])))
 
 
 @check("03.preprocess", points=1, hidden=True)
 def test_preprocess_other_inputs(art):
     images = art.hidden("images")
     got = art.array("preprocess_hidden")
-    expect_shape(got, (len(images), 784), f"preprocess on {len(images)} other images")
+    expect_shape(got, (len(images), 784), tr("preprocess on {n_images} other images").format(n_images=len(images)))
     x = images.reshape(len(images), 784).astype(np.float64)
     cause = None
     if got.shape == x.shape:
@@ -194,8 +199,9 @@ def test_preprocess_other_inputs(art):
         elif np.allclose(got, (x - x.min()) / (x.max() - x.min()), atol=1e-6):
             cause = "scaled from the batch's smallest to largest pixel instead of dividing by 255"
     _with_cause(lambda: expect_close(got, preprocess_ref(images),
-                                     f"preprocess on {len(images)} other images (pixels {int(images.min())} to "
-                                     f"{int(images.max())})", rtol=1e-5, atol=1e-6), cause)
+                                     tr("preprocess on {n_images} other images (pixels {low} to {high})").format(
+                                         n_images=len(images), low=int(images.min()), high=int(images.max())),
+                                     rtol=1e-5, atol=1e-6), cause)
 
 
 # -- 03.one_hot -------------------------------------------------------------------------------
@@ -205,8 +211,8 @@ def test_one_hot_public(art):
     labels = public_inputs()["labels"]
     got = art.array("one_hot_public")
     expect_close(got, one_hot_ref(labels), f"one_hot({labels.tolist()})")
-    expect(got.dtype == np.float32, f"one_hot returns {got.dtype} values, expected float32 as the exercise asks "
-                                    "(np.eye(num_classes, dtype=np.float32))")
+    expect(got.dtype == np.float32, tr("one_hot returns {dtype} values, expected float32 as the exercise asks "
+                                       "(np.eye(num_classes, dtype=np.float32))").format(dtype=got.dtype))
 
 
 @check("03.one_hot", points=1, hidden=True)
@@ -227,7 +233,8 @@ def test_one_hot_other_inputs(art):
 @check("03.forward", points=1)
 def test_forward_public(art):
     d = public_inputs()
-    expect_close(art.array("forward_public"), forward_ref(d), "forward(params, x): logits (x W1 + b1) W2 + b2",
+    expect_close(art.array("forward_public"), forward_ref(d),
+               tr("forward(params, x): logits (x W1 + b1) W2 + b2"),
                  rtol=1e-4, atol=1e-4)
 
 
@@ -235,14 +242,14 @@ def test_forward_public(art):
 def test_forward_other_inputs(art):
     d = art.hidden_inputs
     expect_close(art.array("forward_hidden"), forward_ref(d),
-                 f"forward on {len(d['x'])} other inputs and other parameters", rtol=1e-4, atol=1e-4)
+                 tr("forward on {n} other inputs and other parameters").format(n=len(d['x'])), rtol=1e-4, atol=1e-4)
 
 
 # -- 03.loss ----------------------------------------------------------------------------------
 # cross_entropy is always given the grader's one-hot labels (a wrong one_hot costs at 03.one_hot only).
 
 def _expect_loss(got, logits, labels, what):
-    expect_shape(got, (), f"{what} (the mean over the batch, a scalar)")
+    expect_shape(got, (), tr("{what} (the mean over the batch, a scalar)").format(what=what))
     expected = cross_entropy_ref(logits, one_hot_ref(labels))
     cause = None
     if np.isfinite(got) and abs(float(got) - expected * len(labels)) <= 1e-4 * expected * len(labels):
@@ -269,9 +276,12 @@ def test_cross_entropy_big_logits(art):
     got = art.array("cross_entropy_big_logits")
     what = f"cross_entropy on {len(labels)} examples with large logits (up to {fmt(float(np.abs(logits).max()))})"
     expect_shape(got, (), what)
-    expect(np.all(np.isfinite(got)), f"{what}: got {fmt(got)}, expected {fmt(cross_entropy_ref(logits, one_hot_ref(labels)))}: "
-           "the softmax of a logit far below the largest underflows to 0 and its log is -inf; compute "
-           "log p = z - tf.reduce_logsumexp(z) (or tf.nn.log_softmax) instead of the log of a softmax")
+    expect(np.all(np.isfinite(got)), tr("{what}: got {got}, expected {expected}: the softmax of a logit far below "
+                                        "the largest underflows to 0 and its log is -inf; compute log p = z - "
+                                        "tf.reduce_logsumexp(z) (or tf.nn.log_softmax) instead of the log of a "
+                                        "softmax").format(
+                                         what=what, got=fmt(got),
+                                         expected=fmt(cross_entropy_ref(logits, one_hot_ref(labels)))))
     _expect_loss(got, logits, labels, what)
 
 
@@ -303,13 +313,14 @@ def _step_cause(change, expected, d):
 def _expect_step(art, name, d, what):
     got = art.array(name)
     before = flat_params(d)
-    expect(got.shape == before.shape, f"{what}: expected the four parameters W1, b1, W2, b2 with "
-                                      f"{before.size} values, got {got.size}")
+    expect(got.shape == before.shape, tr("{what}: expected the four parameters W1, b1, W2, b2 with {expected} "
+                                         "values, got {got}").format(what=what, expected=before.size, got=got.size))
     expected = gd_step_update_ref(d)
     change = np.asarray(got, np.float64) - before
     if np.allclose(change, expected, rtol=1e-3, atol=1e-6):
         return
-    expect(np.all(np.isfinite(got)), f"{what}: the parameters became NaN or infinite after one step")
+    expect(np.all(np.isfinite(got)), tr("{what}: the parameters became NaN or infinite after one step").format(
+                                         what=what))
     raise CheckFailure(f"{what}: {_step_cause(change, expected, d)}")
 
 
@@ -323,16 +334,19 @@ def test_gd_step_returns_loss_before(art):
     d = public_inputs()
     got = art.array("gd_step_public_loss")
     what = "gd_step's return value on 32 examples"
-    expect(got.ndim == 0, f"{what} has shape {got.shape}, expected a scalar (the mean loss of the batch)")
+    expect(got.ndim == 0, tr("{what} has shape {shape}, expected a scalar (the mean loss of the batch)").format(
+                              what=what, shape=got.shape))
     before = _loss_np(d)
-    expect(np.isfinite(got), f"{what} is {fmt(float(got))}, expected {fmt(before)}, the batch's loss before the update")
+    expect(np.isfinite(got), tr("{what} is {got}, expected {before}, the batch's loss before the update").format(
+                                 what=what, got=fmt(float(got)), before=fmt(before)))
     if abs(float(got) - before) <= 1e-4 * before:
         return
     after = _loss_np(d, flat_params(d) + gd_step_update_ref(d))
     expect(abs(float(got) - after) > 1e-4 * after,
-           f"{what} is {fmt(float(got))}, the loss after the update; expected {fmt(before)}, the loss computed "
-           "before the update (return the loss from the tape)")
-    raise CheckFailure(f"{what} is {fmt(float(got))}, expected {fmt(before)}, the batch's loss before the update")
+           tr("{what} is {got}, the loss after the update; expected {before}, the loss computed before the update "
+              "(return the loss from the tape)").format(what=what, got=fmt(float(got)), before=fmt(before)))
+    raise CheckFailure(tr("{what} is {got}, expected {before}, the batch's loss before the update").format(
+                           what=what, got=fmt(float(got)), before=fmt(before)))
 
 
 @check("03.gd_step", points=1, hidden=True)
@@ -347,17 +361,19 @@ def test_gd_step_other_inputs(art):
 def test_loss_curve_decreases(art):
     losses = art.array("losses")
     uses = "the training runs your preprocess, one_hot, forward, cross_entropy and gd_step: see their checks"
-    expect(losses.size, f"losses is empty: the training cell raised at its first step ({uses})")
+    expect(losses.size, tr("losses is empty: the training cell raised at its first step ({uses})").format(uses=uses))
     expect(losses.ndim == 1 and len(losses) >= 100,
-           f"losses has shape {losses.shape}, expected one loss per step (1000 steps)")
+           tr("losses has shape {shape}, expected one loss per step (1000 steps)").format(shape=losses.shape))
     bad = ~np.isfinite(losses)
-    expect(not bad.any(), f"training diverged (NaN loss): {int(bad.sum())} of the {len(losses)} losses are NaN "
-                          f"or infinite, from step {int(np.argmax(bad))} on ({uses})")
+    expect(not bad.any(), tr("training diverged (NaN loss): {count} of the {n_losses} losses are NaN or infinite, "
+                             "from step {first} on ({uses})").format(
+                              count=int(bad.sum()), n_losses=len(losses), first=int(np.argmax(bad)), uses=uses))
     first, last = float(np.mean(losses[:10])), float(np.mean(losses[-50:]))
-    expect(last < first, f"the loss did not decrease: {first:.4f} over the first 10 steps, {last:.4f} over the "
-                         f"last 50 ({uses})")
-    expect(last <= FINAL_LOSS_MAX, f"the mean loss over the last 50 steps is {last:.4f}, expected at most "
-                                   f"{fmt(FINAL_LOSS_MAX)} (it starts near ln 10 = {LN10:.3f})")
+    expect(last < first, tr("the loss did not decrease: {first:.4f} over the first 10 steps, {last:.4f} over the "
+                            "last 50 ({uses})").format(first=first, last=last, uses=uses))
+    expect(last <= FINAL_LOSS_MAX, tr("the mean loss over the last 50 steps is {last:.4f}, expected at most "
+                                      "{FINAL_LOSS_MAX} (it starts near ln 10 = {LN10:.3f})").format(
+                                       last=last, FINAL_LOSS_MAX=fmt(FINAL_LOSS_MAX), LN10=LN10))
 
 
 # -- 03.activations ---------------------------------------------------------------------------
@@ -439,7 +455,7 @@ def test_test_accuracy_by_hand(art):
     d = {}
     for k, shape in PARAM_SHAPES.items():
         d[k] = art.array(f"by_hand_{k}")
-        expect_shape(d[k], shape, f"the trained parameter {k}")
+        expect_shape(d[k], shape, tr("the trained parameter {k}").format(k=k))
     with np.errstate(all="ignore"):
         logits = forward_ref(d, images.reshape(len(images), 784))
     acc = float(np.mean(np.argmax(logits, axis=1) == labels))
@@ -456,10 +472,12 @@ def _keras_member(art, name, member):
         with zipfile.ZipFile(path) as z:
             info = z.getinfo(member)
             if member.endswith(".json") and info.file_size > MAX_CONFIG_BYTES:
-                raise MissingAnswer(f"`{name}`'s {member} is too large", raised=False)
+                raise MissingAnswer(tr("`{name}`'s {member} is too large").format(name=name, member=member),
+                                    raised=False)
             return z.read(info)
     except (zipfile.BadZipFile, KeyError) as e:
-        raise MissingAnswer(f"`{name}` is not a Keras model file ({type(e).__name__})", raised=False)
+        raise MissingAnswer(tr("`{name}` is not a Keras model file ({error})").format(
+                                name=name, error=type(e).__name__), raised=False)
 
 
 def keras_config(art, name):
@@ -469,7 +487,8 @@ def keras_config(art, name):
         try:
             return json.loads(_keras_member(art, name, "config.json"))
         except ValueError as e:
-            raise MissingAnswer(f"`{name}` is not a Keras model file ({type(e).__name__})", raised=False)
+            raise MissingAnswer(tr("`{name}` is not a Keras model file ({error})").format(
+                                    name=name, error=type(e).__name__), raised=False)
 
     return art.cached(f"config:{name}", read)
 
@@ -568,11 +587,14 @@ def expect_hidden_layers(art, name, hidden_layers):
     expected = [("Dense", units, act) for units, act in hidden_layers]
     want = describe(expected) + " -> Dense(10)"
     got = describe(stack)
-    expect(len(stack) == len(expected) + 1, f"{name} has layers {got}; expected {want}")
+    expect(len(stack) == len(expected) + 1, tr("{name} has layers {got}; expected {want}").format(
+                                                name=name, got=got, want=want))
     for i, (g, e) in enumerate(zip(stack, expected)):
-        expect(g == e, f"{name}'s hidden layer {i + 1} is {describe([g])}, expected {describe([e])} (model: {got})")
+        expect(g == e, tr("{name}'s hidden layer {i} is {layer}, expected {expected} (model: {got})").format(
+                           name=name, i=i + 1, layer=describe([g]), expected=describe([e]), got=got))
     kind, units, _ = stack[-1]
-    expect(kind == "Dense" and units == 10, f"{name}'s output layer is {describe([stack[-1]])}, expected Dense(10)")
+    expect(kind == "Dense" and units == 10, tr("{name}'s output layer is {layer}, expected Dense(10)").format(
+                                                name=name, layer=describe([stack[-1]])))
     return stack
 
 
@@ -582,20 +604,24 @@ def expect_structure(art, name, hidden_layers):
     input_shape, _ = layer_stack(config)
     dims = [d for d in (input_shape or [])[1:]]
     expect(dims and all(isinstance(d, int) for d in dims) and math.prod(dims) == 784,
-           f"{name} takes inputs of shape {input_shape}, expected (None, 784) (flattened images)")
+           tr("{name} takes inputs of shape {input_shape}, expected (None, 784) (flattened images)").format(
+               name=name, input_shape=input_shape))
     stack = expect_hidden_layers(art, name, hidden_layers)
     act = stack[-1][2]
-    expect(act in ("linear", "softmax"), f"{name}'s output layer has activation {act}, expected none (logits)")
+    expect(act in ("linear", "softmax"), tr("{name}'s output layer has activation {act}, expected none "
+                                            "(logits)").format(
+                                             name=name, act=act))
     if act == "softmax":
         expect(loss_from_logits(config) is not True,
-               f"{name} ends with a softmax and is trained with a loss that has from_logits=True: the softmax is "
-               "applied twice (Keras then silently uses the values before the softmax); build_mlp's last Dense(10) "
-               "must have no activation")
+               tr("{name} ends with a softmax and is trained with a loss that has from_logits=True: the softmax "
+                  "is applied twice (Keras then silently uses the values before the softmax); build_mlp's last "
+                  "Dense(10) must have no activation").format(name=name))
     for i, kind, c in dense_initialisers(config):
         ok = kind == "RandomNormal" and c.get("mean", 0.0) == 0.0 and c.get("stddev") == INIT_STDDEV
         shown = f"{kind}(stddev={fmt(c['stddev'])})" if "stddev" in c else kind
-        expect(ok, f"{name}'s Dense layer {i} starts from {shown}, expected RandomNormal(stddev={fmt(INIT_STDDEV)}): "
-                   "give every Dense layer kernel_initializer=init")
+        expect(ok, tr("{name}'s Dense layer {i} starts from {shown}, expected RandomNormal(stddev={INIT_STDDEV}): "
+                      "give every Dense layer kernel_initializer=init").format(
+                       name=name, i=i, shown=shown, INIT_STDDEV=fmt(INIT_STDDEV)))
 
 
 def _diverged(art, name, history_name=None):
@@ -632,9 +658,12 @@ def model_accuracy(art, name, split):
     def predict():
         model = art.model(name)
         shape = tuple(model.inputs[0].shape[1:])
-        expect(math.prod(shape) == 784, f"{name} takes inputs of shape {shape}, expected 784 values per image")
+        expect(math.prod(shape) == 784, tr("{name} takes inputs of shape {shape}, expected 784 values per "
+                                           "image").format(
+                                            name=name, shape=shape))
         out = np.asarray(model.predict(images.reshape((len(images), *shape)), batch_size=2000, verbose=0))
-        expect_shape(out, (len(images), 10), f"{name}'s output on the {split} images")
+        expect_shape(out, (len(images), 10), tr("{name}'s output on the {split} images").format(
+                                                 name=name, split=split))
         return float(np.mean(np.argmax(out, axis=1) == labels))
 
     return art.cached(f"accuracy:{split}:{name}", predict)
@@ -656,23 +685,26 @@ def test_model_10_structure(art):
 def test_keras_training_setup(art):
     config = keras_config(art, "model_10")
     compiled = config.get("compile_config")
-    expect(compiled, "model_10 was not compiled: compile it with the SGD optimizer and a cross-entropy loss")
+    expect(compiled, tr("model_10 was not compiled: compile it with the SGD optimizer and a cross-entropy loss"))
     opt = compiled.get("optimizer") or {}
     opt_name = opt.get("class_name") if isinstance(opt, dict) else opt
-    expect(str(opt_name).lower() == "sgd", f"model_10's optimizer is {opt_name}, expected SGD (plain gradient descent)")
+    expect(str(opt_name).lower() == "sgd", tr("model_10's optimizer is {opt_name}, expected SGD (plain gradient "
+                                              "descent)").format(opt_name=opt_name))
     c = opt.get("config", {}) if isinstance(opt, dict) else {}
     lr = c.get("learning_rate")
     expect(isinstance(lr, (int, float)) and abs(lr - LEARNING_RATE) < 1e-6,
-           f"model_10's learning rate is {fmt(lr) if isinstance(lr, (int, float)) else repr(lr)}, expected "
-           f"{fmt(LEARNING_RATE)} (LEARNING_RATE)")
-    expect(not c.get("momentum"), f"model_10's SGD has momentum {fmt(c.get('momentum'))}, expected 0 "
-                                  "(plain gradient descent)")
+           tr("model_10's learning rate is {lr}, expected {LEARNING_RATE} (LEARNING_RATE)").format(
+               lr=fmt(lr) if isinstance(lr, (int, float)) else repr(lr), LEARNING_RATE=fmt(LEARNING_RATE)))
+    expect(not c.get("momentum"), tr("model_10's SGD has momentum {momentum}, expected 0 (plain gradient "
+                                     "descent)").format(momentum=fmt(c.get('momentum'))))
     from_logits = loss_from_logits(config)
-    expect(from_logits is not None, f"model_10's loss is {compiled.get('loss')!r}, expected a softmax cross-entropy")
+    expect(from_logits is not None, tr("model_10's loss is {loss!r}, expected a softmax cross-entropy").format(
+                                        loss=compiled.get('loss')))
     _, stack = layer_stack(config)
     if stack and stack[-1][2] == "linear":
-        expect(from_logits, "model_10 outputs logits (no activation) but its loss has from_logits=False: the loss "
-                            "treats logits as probabilities (use SparseCategoricalCrossentropy(from_logits=True))")
+        expect(from_logits, tr("model_10 outputs logits (no activation) but its loss has from_logits=False: the "
+                               "loss treats logits as probabilities (use "
+                               "SparseCategoricalCrossentropy(from_logits=True))"))
 
 
 def _steps_cause(steps):
@@ -705,15 +737,18 @@ def _steps_cause(steps):
 @check("03.keras", points=1)
 def test_keras_training_steps(art):
     steps = optimizer_steps(art, "model_10")
-    expect(steps is not None, "model_10's file records no optimizer state: was it compiled and fitted by train_keras?")
+    expect(steps is not None, tr("model_10's file records no optimizer state: was it compiled and fitted by "
+                                 "train_keras?"))
     expect(steps == KERAS_STEPS,
-           f"model_10's optimizer made {steps:,} steps, expected {KERAS_STEPS:,} ({EPOCHS} epochs of "
-           f"{N_TRAIN:,} / {BATCH_SIZE} = {N_TRAIN // BATCH_SIZE} mini-batches)"
+           tr("model_10's optimizer made {steps:,} steps, expected {KERAS_STEPS:,} ({EPOCHS} epochs of "
+              "{N_TRAIN:,} / {BATCH_SIZE} = {batches} mini-batches)").format(
+               steps=steps, KERAS_STEPS=KERAS_STEPS, EPOCHS=EPOCHS, N_TRAIN=N_TRAIN, BATCH_SIZE=BATCH_SIZE,
+               batches=N_TRAIN // BATCH_SIZE)
            + (f": {_steps_cause(steps)}" if steps and _steps_cause(steps) else
               ": model_10 was not trained" if steps == 0 else ""))
     history = art.json("history_10")
-    expect("val_loss" in history, "what train_keras returned for model_10 has no val_loss: pass "
-                                  "validation_data=(x_val, y_val) to fit and return what fit returns")
+    expect("val_loss" in history, tr("what train_keras returned for model_10 has no val_loss: pass "
+                                     "validation_data=(x_val, y_val) to fit and return what fit returns"))
 
 
 @check("03.keras", points=1, hidden=True)
@@ -774,22 +809,26 @@ def test_optimisers_prescribed(art):
         run = f"runs[{name!r}]"
         config = keras_config(art, f"compare_{name}")
         kind, c = _optimizer(config)
-        expect(kind is not None, f"{run}'s model was not compiled: train_with must compile it with the optimizer "
-                                 "it is given")
-        expect(kind == name, f"{run} was trained with {kind}, expected keras.optimizers.{name}")
+        expect(kind is not None, tr("{run}'s model was not compiled: train_with must compile it with the "
+                                    "optimizer it is given").format(run=run))
+        expect(kind == name, tr("{run} was trained with {kind}, expected keras.optimizers.{name}").format(
+                                 run=run, kind=kind, name=name))
         lr = c.get("learning_rate")
         expect(isinstance(lr, (int, float)) and abs(lr - COMPARE_LR[name]) <= 1e-6 * COMPARE_LR[name],
-               f"{run}'s learning rate is {fmt(lr) if isinstance(lr, (int, float)) else repr(lr)}, expected "
-               f"{fmt(COMPARE_LR[name])} (COMPARE_LR[{name!r}])")
+               tr("{run}'s learning rate is {lr}, expected {COMPARE_LR} (COMPARE_LR[{name!r}])").format(
+                   run=run, lr=fmt(lr) if isinstance(lr, (int, float)) else repr(lr),
+                   COMPARE_LR=fmt(COMPARE_LR[name]), name=name))
         if name == "SGD":
-            expect(not c.get("momentum"), f"{run}'s SGD has momentum {fmt(c.get('momentum'))}, expected 0 (plain SGD)")
+            expect(not c.get("momentum"), tr("{run}'s SGD has momentum {momentum}, expected 0 (plain SGD)").format(
+                                              run=run, momentum=fmt(c.get('momentum'))))
         from_logits = loss_from_logits(config)
-        expect(from_logits is not None, f"{run}'s loss is {(config.get('compile_config') or {}).get('loss')!r}, "
-                                        "expected the softmax cross-entropy of train_keras")
+        expect(from_logits is not None, tr("{run}'s loss is {loss!r}, expected the softmax cross-entropy of "
+                                           "train_keras").format(
+                                            run=run, loss=(config.get('compile_config') or {}).get('loss')))
         _, stack = layer_stack(config)
         if stack and stack[-1][2] == "linear":
-            expect(from_logits, f"{run}'s model outputs logits but its loss has from_logits=False: use the loss of "
-                                "train_keras")
+            expect(from_logits, tr("{run}'s model outputs logits but its loss has from_logits=False: use the loss "
+                                   "of train_keras").format(run=run))
 
 
 def _compare_steps_cause(steps):
@@ -809,16 +848,19 @@ def test_optimisers_budget(art):
     for name in OPTIMISERS:
         run = f"runs[{name!r}]"
         steps = optimizer_steps(art, f"compare_{name}")
-        expect(steps is not None, f"{run}'s model records no optimizer state: was it compiled and fitted by "
-                                  "train_with?")
+        expect(steps is not None, tr("{run}'s model records no optimizer state: was it compiled and fitted by "
+                                     "train_with?").format(run=run))
         cause = _compare_steps_cause(steps)
         expect(steps == COMPARE_STEPS,
-               f"{run}'s optimizer made {steps:,} steps, expected {COMPARE_STEPS} ({COMPARE_EPOCHS} epochs of "
-               f"{COMPARE_N:,} / {BATCH_SIZE} = {COMPARE_STEPS // COMPARE_EPOCHS} mini-batches)"
+               tr("{run}'s optimizer made {steps:,} steps, expected {COMPARE_STEPS} ({COMPARE_EPOCHS} epochs of "
+                  "{COMPARE_N:,} / {BATCH_SIZE} = {batches} mini-batches)").format(
+                   run=run, steps=steps, COMPARE_STEPS=COMPARE_STEPS, COMPARE_EPOCHS=COMPARE_EPOCHS,
+                   COMPARE_N=COMPARE_N, BATCH_SIZE=BATCH_SIZE, batches=COMPARE_STEPS // COMPARE_EPOCHS)
                + (f": {cause}" if cause else ""))
         epochs = len(art.json(f"compare_history_{name}").get("loss", []))
-        expect(epochs == COMPARE_EPOCHS, f"what fit returned for {run} records {epochs} epochs, expected "
-                                         f"{COMPARE_EPOCHS}: call fit once, with epochs=COMPARE_EPOCHS")
+        expect(epochs == COMPARE_EPOCHS, tr("what fit returned for {run} records {epochs} epochs, expected "
+                                            "{COMPARE_EPOCHS}: call fit once, with epochs=COMPARE_EPOCHS").format(
+                                             run=run, epochs=epochs, COMPARE_EPOCHS=COMPARE_EPOCHS))
 
 
 @check("03.optimisers", points=1)
@@ -827,21 +869,24 @@ def test_optimisers_same_network(art):
     _, start = layer_stack(keras_config(art, "compare_start"))
     for name in OPTIMISERS:
         _, stack = layer_stack(keras_config(art, f"compare_{name}"))
-        expect(stack == start, f"runs[{name!r}]'s model has layers {describe(stack)}, expected a copy of start "
-                               f"({describe(start)}): train_with must train fresh_copy()")
+        expect(stack == start, tr("runs[{name!r}]'s model has layers {layers}, expected a copy of start "
+                                  "({expected}): train_with must train fresh_copy()").format(
+                                   name=name, layers=describe(stack), expected=describe(start)))
 
 
 @check("03.optimisers", points=1)
 def test_final_val_acc_recorded(art):
     recorded = art.json("final_val_acc")
     expect(sorted(recorded) == sorted(OPTIMISERS),
-           f"final_val_acc has the names {sorted(recorded)}, expected {sorted(OPTIMISERS)}")
+           tr("final_val_acc has the names {recorded}, expected {OPTIMISERS}").format(
+               recorded=sorted(recorded), OPTIMISERS=sorted(OPTIMISERS)))
     for name in OPTIMISERS:
         measured = model_accuracy(art, f"compare_{name}", "validation")
         # a few of the 10,000 predictions may differ in the last float digit between the kernel and the grader
         expect(np.isclose(recorded[name], measured, rtol=0, atol=VAL_ACC_TOLERANCE),
-               f"final_val_acc[{name!r}] is {fmt(recorded[name])}, but runs[{name!r}]'s model classifies "
-               f"{measured:.4f} of x_val correctly: record each model's accuracy on x_val, after its training")
+               tr("final_val_acc[{name!r}] is {recorded}, but runs[{name!r}]'s model classifies {measured:.4f} of "
+                  "x_val correctly: record each model's accuracy on x_val, after its training").format(
+                   name=name, recorded=fmt(recorded[name]), measured=measured))
 
 
 @check("03.optimisers", points=2, hidden=True)
@@ -860,9 +905,10 @@ def test_test_accuracy_compared(art):
 
 def _expect_count(art, name, expected, model):
     got = art.json(name)
-    expect(isinstance(got, int), f"{name} is {got!r}, expected an integer")
-    expect(got == expected, f"{name} is {got:,}, which is not the number of parameters of the {model} network: "
-                            "count the weights and the biases of every Dense layer")
+    expect(isinstance(got, int), tr("{name} is {got!r}, expected an integer").format(name=name, got=got))
+    expect(got == expected, tr("{name} is {got:,}, which is not the number of parameters of the {model} network: "
+                               "count the weights and the biases of every Dense layer").format(
+                                name=name, got=got, model=model))
 
 
 @check("03.params", points=1)

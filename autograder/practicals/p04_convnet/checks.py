@@ -8,6 +8,7 @@ enters the student's kernel.
 
 import numpy as np
 
+from autograder.i18n import tr
 from autograder.check_api import (CheckFailure, check, expect, expect_calibrated, expect_close, expect_equal,
                                    expect_shape, fmt)
 from autograder.practicals.p04_convnet.in_kernel import (PUBLIC_CONV_PAIR, public_filter_inputs, public_model_image,
@@ -69,20 +70,22 @@ def make_hidden(rng):
 
 def _count(art, name):
     a = art.array(name)
-    expect(a.size == 1, f"{name} should be one number, got an array of shape {a.shape}")
+    expect(a.size == 1, tr("{name} should be one number, got an array of shape {shape}").format(name=name,
+                                                                                                 shape=a.shape))
     return float(a.ravel()[0])
 
 
 @check("04.dense", points=1)
 def test_dense_params_fashion(art):
     expect_close(_count(art, "params_dense_fashion"), 28 * 28 * 100 + 100,
-                 "parameters of Dense(100) on a flattened 28x28 image (weights + biases)", rtol=0, atol=0.5)
+                 tr("parameters of Dense(100) on a flattened 28x28 image (weights + biases)"), rtol=0, atol=0.5)
 
 
 @check("04.dense", points=1)
 def test_dense_params_photo(art):
     expect_close(_count(art, "params_dense_photo"), 2000 * 1000 * 100 + 100,
-                 "parameters of Dense(100) on a flattened 2000x1000 grey photo (weights + biases)", rtol=0, atol=0.5)
+                 tr("parameters of Dense(100) on a flattened 2000x1000 grey photo (weights + biases)"),
+                 rtol=0, atol=0.5)
 
 
 # -- 04.inputs ----------------------------------------------------------------------------------
@@ -91,19 +94,20 @@ def _expect_inputs(got, raw, what):
     expected = to_inputs(raw)
     expect_shape(got, expected.shape, what)
     if got.max() > 1.5:
-        raise CheckFailure(f"{what}: pixel values go up to {got.max():.4g}, expected them scaled to [0, 1] (divide by 255)")
+        raise CheckFailure(tr("{what}: pixel values go up to {largest:.4g}, expected them scaled to [0, 1] (divide by "
+                              "255)").format(what=what, largest=got.max()))
     expect_close(got, expected, what, rtol=1e-5, atol=1e-6)
-    expect(got.dtype == np.float32, f"{what} has dtype {got.dtype}, expected float32")
+    expect(got.dtype == np.float32, tr("{what} has dtype {dtype}, expected float32").format(what=what, dtype=got.dtype))
 
 
 @check("04.inputs", points=2)
 def test_preprocess(art):
-    _expect_inputs(art.array("preprocess_public"), public_raw_images(), "preprocess(5 uint8 images)")
+    _expect_inputs(art.array("preprocess_public"), public_raw_images(), tr("preprocess(5 uint8 images)"))
 
 
 @check("04.inputs", points=1, hidden=True)
 def test_preprocess_other_images(art):
-    _expect_inputs(art.array("preprocess_hidden"), art.hidden("raw"), "preprocess(3 other images)")
+    _expect_inputs(art.array("preprocess_hidden"), art.hidden("raw"), tr("preprocess(3 other images)"))
 
 
 # -- 04.filter ----------------------------------------------------------------------------------
@@ -112,13 +116,15 @@ def _expect_filtered(got, image, kernel, what):
     got = np.asarray(got, dtype=float)
     expected = correlate_valid(image, kernel)
     if got.shape == np.shape(image):
-        raise CheckFailure(f"{what} has shape {got.shape}, the input's own size (SAME); expected the VALID size "
-                       f"{expected.shape}: a 3x3 filter fits H-2 x W-2 times")
+        raise CheckFailure(tr("{what} has shape {shape}, the input's own size (SAME); expected the VALID size "
+                              "{valid}: a 3x3 filter fits H-2 x W-2 times").format(what=what, shape=got.shape,
+                                                                                   valid=expected.shape))
     expect_shape(got, expected.shape, what)
     flipped = correlate_valid(image, np.asarray(kernel)[::-1, ::-1])
     if not np.allclose(got, expected, rtol=1e-5, atol=1e-6) and np.allclose(got, flipped, rtol=1e-5, atol=1e-6):
-        raise CheckFailure(f"{what} matches the kernel flipped (a mathematical convolution); a Conv2D layer, and "
-                       "this exercise, slide the kernel as it is: out[i, j] = sum(image[i:i+3, j:j+3] * kernel)")
+        raise CheckFailure(tr("{what} matches the kernel flipped (a mathematical convolution); a Conv2D layer, and "
+                              "this exercise, slide the kernel as it is: out[i, j] = sum(image[i:i+3, j:j+3] * kernel)"
+                              ).format(what=what))
     expect_close(got, expected, what, rtol=1e-5, atol=1e-6)
 
 
@@ -126,21 +132,23 @@ def _expect_filtered(got, image, kernel, what):
 def test_convolve_output_size(art):
     image, kernel = public_filter_inputs()
     got = art.array("convolve_public")
-    expect(got.shape != image.shape, f"convolve3x3 on a {image.shape} image returned {got.shape}, the input's "
-                                      f"size (SAME); expected the VALID size {(image.shape[0] - 2, image.shape[1] - 2)}")
-    expect_shape(got, (image.shape[0] - 2, image.shape[1] - 2), f"convolve3x3 on a {image.shape} image")
+    valid = (image.shape[0] - 2, image.shape[1] - 2)
+    expect(got.shape != image.shape, tr("convolve3x3 on a {shape} image returned {got}, the input's size (SAME); "
+                                        "expected the VALID size {valid}").format(shape=image.shape, got=got.shape,
+                                                                                  valid=valid))
+    expect_shape(got, valid, tr("convolve3x3 on a {shape} image").format(shape=image.shape))
 
 
 @check("04.filter", points=2)
 def test_convolve_values(art):
     image, kernel = public_filter_inputs()
-    _expect_filtered(art.array("convolve_public"), image, kernel, "convolve3x3(image 7x9, kernel)")
+    _expect_filtered(art.array("convolve_public"), image, kernel, tr("convolve3x3(image 7x9, kernel)"))
 
 
 @check("04.filter", points=2, hidden=True)
 def test_convolve_other_inputs(art):
     _expect_filtered(art.array("convolve_hidden"), art.hidden("image"), art.hidden("kernel"),
-                     "convolve3x3 on another image (12x10) and kernel")
+                     tr("convolve3x3 on another image (12x10) and kernel"))
 
 
 # -- 04.params ----------------------------------------------------------------------------------
@@ -158,8 +166,10 @@ def test_seed_conv_params(art):
     channels = (1,) + SEED_FILTERS
     expected = [conv3x3_params_ref(k, l) for k, l in zip(channels[:-1], channels[1:])]
     if got.shape == (3,) and np.allclose(got, [9 * k * l for k, l in zip(channels[:-1], channels[1:])]):
-        raise CheckFailure(f"seed_conv_params is {got.astype(int).tolist()}: the biases are missing (one per output map)")
-    expect_close(got, expected, "seed_conv_params (conv layers 1, 2, 3 of the seed's network)", rtol=0, atol=0.5)
+        raise CheckFailure(tr("workshop_conv_params is {got}: the biases are missing (one per output map)").format(
+            got=got.astype(int).tolist()))
+    expect_close(got, expected, tr("workshop_conv_params (conv layers 1, 2, 3 of the original workshop's network)"),
+                 rtol=0, atol=0.5)
 
 
 @check("04.params", points=1, hidden=True)
@@ -167,7 +177,8 @@ def test_conv_params_other_sizes(art):
     pairs = art.hidden("conv_pairs")
     expect_close(art.array("conv_params_hidden").astype(float).ravel(),
                  [conv3x3_params_ref(k, l) for k, l in pairs],
-                 f"conv3x3_params on (k, l) = {[tuple(int(v) for v in p) for p in pairs]}", rtol=0, atol=0.5)
+                 tr("conv3x3_params on (k, l) = {pairs}").format(pairs=[tuple(int(v) for v in p) for p in pairs]),
+                 rtol=0, atol=0.5)
 
 
 # -- 04.model: structure, read from the exported model ------------------------------------------
@@ -250,7 +261,7 @@ def _layers(art, kind):
 
 def _convs(art):
     convs = _layers(art, "conv")
-    expect(convs, f"the model has no Conv2D layer: {describe(layer_steps(art.model('model')))}")
+    expect(convs, tr("the model has no Conv2D layer: {model}").format(model=describe(layer_steps(art.model("model")))))
     return convs
 
 
@@ -278,27 +289,27 @@ def expected_param_counts():
 @check("04.model", points=1)
 def test_model_input_output(art):
     model = art.model("model")
-    expect_equal(tuple(model.inputs[0].shape), (None,) + INPUT_SHAPE, "the model's input shape")
-    expect_equal(tuple(model.outputs[0].shape), (None, N_CLASSES), "the model's output shape")
+    expect_equal(tuple(model.inputs[0].shape), (None,) + INPUT_SHAPE, tr("the model's input shape"))
+    expect_equal(tuple(model.outputs[0].shape), (None, N_CLASSES), tr("the model's output shape"))
 
 
 @check("04.model", points=1)
 def test_conv_kernel_size(art):
     got = [(_tuple(c.get_config()["kernel_size"]), _tuple(c.get_config()["strides"])) for c in _convs(art)]
-    expect_equal([k for k, _ in got], [(3, 3)] * len(got), "kernel sizes of the Conv2D layers")
-    expect_equal([s for _, s in got], [(1, 1)] * len(got), "strides of the Conv2D layers")
+    expect_equal([k for k, _ in got], [(3, 3)] * len(got), tr("kernel sizes of the Conv2D layers"))
+    expect_equal([s for _, s in got], [(1, 1)] * len(got), tr("strides of the Conv2D layers"))
 
 
 @check("04.model", points=1)
 def test_conv_filters(art):
     expect_equal([c.get_config()["filters"] for c in _convs(art)], list(FILTERS),
-                 "numbers of filters of the Conv2D layers, in order (FILTERS)")
+                 tr("numbers of filters of the Conv2D layers, in order (FILTERS)"))
 
 
 @check("04.model", points=1)
 def test_conv_padding_valid(art):
     expect_equal([c.get_config()["padding"] for c in _convs(art)], ["valid"] * len(_convs(art)),
-                 "padding of the Conv2D layers")
+                 tr("padding of the Conv2D layers"))
 
 
 def _blocks(steps):
@@ -320,35 +331,42 @@ def test_max_pooling(art):
     sizes = [(_tuple(p.get_config()["pool_size"]), _tuple(p.get_config()["strides"] or p.get_config()["pool_size"]))
              for p in pools]
     for size, stride in sizes:
-        expect(size == (2, 2) and stride == (2, 2), f"a MaxPooling2D has pool {size} and strides {stride}, expected 2x2")
+        expect(size == (2, 2) and stride == (2, 2), tr("a MaxPooling2D has pool {size} and strides {stride}, expected "
+                                                       "2x2").format(size=size, stride=stride))
     per_block = [b.count("pool") for b in _blocks(steps)]
-    expect(per_block == [1] * len(FILTERS), f"max-pooling per conv block: {per_block}, expected one 2x2 "
-                                             f"MaxPooling2D after each of the {len(FILTERS)} convolutions; "
-                                             f"the model is {describe(steps)}")
+    expect(per_block == [1] * len(FILTERS),
+           tr("max-pooling per conv block: {per_block}, expected one 2x2 MaxPooling2D after each of the {count} "
+              "convolutions; the model is {model}").format(per_block=per_block, count=len(FILTERS),
+                                                           model=describe(steps)))
 
 
 @check("04.model", points=1)
 def test_relu_activations(art):
     steps = layer_steps(art.model("model"))
     per_block = [b.count("relu") for b in _blocks(steps)]
-    expect(per_block == [1] * len(FILTERS), f"ReLU per conv block: {per_block}, expected one in each of the "
-                                             f"{len(FILTERS)} blocks; the model is {describe(steps)}")
+    expect(per_block == [1] * len(FILTERS),
+           tr("ReLU per conv block: {per_block}, expected one in each of the {count} blocks; the model is {model}"
+              ).format(per_block=per_block, count=len(FILTERS), model=describe(steps)))
     kinds = [s[0] for s in steps]
     dense_idx = [i for i, k in enumerate(kinds) if k == "dense"]
-    expect(dense_idx and dense_idx[0] + 1 < len(kinds) and kinds[dense_idx[0] + 1] == "relu", f"the hidden Dense layer should be followed by a ReLU; the model is {describe(steps)}")
+    expect(dense_idx and dense_idx[0] + 1 < len(kinds) and kinds[dense_idx[0] + 1] == "relu",
+           tr("the hidden Dense layer should be followed by a ReLU; the model is {model}").format(
+               model=describe(steps)))
 
 
 @check("04.model", points=1)
 def test_dense_head(art):
     steps = layer_steps(art.model("model"))
     kinds = [s[0] for s in steps]
-    expect("flatten" in kinds, f"no Flatten layer before the dense layers; the model is {describe(steps)}")
+    expect("flatten" in kinds, tr("no Flatten layer before the dense layers; the model is {model}").format(
+        model=describe(steps)))
     head = [s for s in steps[kinds.index("flatten") + 1:] if s[0] != "relu"]
     units = [s[1].get_config()["units"] if s[0] == "dense" else s[0] for s in head]
     if units and units[-1] == "softmax":
         units = units[:-1]
-    expect_equal(units, [DENSE_UNITS, N_CLASSES], "the layers after Flatten (Dense units)")
-    expect(not [s for s in steps[kinds.index("flatten"):] if s[0] in ("conv", "pool")], f"convolutions or pooling after Flatten; the model is {describe(steps)}")
+    expect_equal(units, [DENSE_UNITS, N_CLASSES], tr("the layers after Flatten (Dense units)"))
+    expect(not [s for s in steps[kinds.index("flatten"):] if s[0] in ("conv", "pool")],
+           tr("convolutions or pooling after Flatten; the model is {model}").format(model=describe(steps)))
 
 
 @check("04.model", points=1)
@@ -359,23 +377,23 @@ def test_output_logits(art):
     after = [s[1] if s[0] == "other" else s[0] for s in steps[last + 1:]] if last is not None else []
     if "softmax" in after:
         raise CheckFailure(
-            "the model ends with a softmax; expected logits: Dense(10) with no activation. The loss "
-            "SparseCategoricalCrossentropy(from_logits=True) applies the softmax itself (with both, Keras "
-            "silently trains on the values before your softmax, so accuracy does not show the mistake)")
-    expect(not after, f"after the last Dense layer the model applies {after}; expected logits: Dense(10) with "
-                      f"no activation. The model is {describe(steps)}")
+            tr("the model ends with a softmax; expected logits: Dense(10) with no activation. The loss "
+               "SparseCategoricalCrossentropy(from_logits=True) applies the softmax itself (with both, Keras silently "
+               "trains on the values before your softmax, so accuracy does not show the mistake)"))
+    expect(not after, tr("after the last Dense layer the model applies {after}; expected logits: Dense(10) with no "
+                         "activation. The model is {model}").format(after=after, model=describe(steps)))
 
 
 @check("04.model", points=1, hidden=True)
 def test_output_shapes(art):
     blocks, flat = expected_shapes()
     expect_equal([tuple(c.output.shape[1:]) for c in _convs(art)], [b[0] for b in blocks],
-                 "output shapes of the Conv2D layers")
+                 tr("output shapes of the Conv2D layers"))
     expect_equal([tuple(p.output.shape[1:]) for p in _layers(art, "pool")], [b[1] for b in blocks],
-                 "output shapes of the MaxPooling2D layers")
+                 tr("output shapes of the MaxPooling2D layers"))
     dense = _layers(art, "dense")
-    expect(dense, "the model has no Dense layer")
-    expect_equal(int(dense[0].input.shape[-1]), flat, "size of the flattened features entering Dense(100)")
+    expect(dense, tr("the model has no Dense layer"))
+    expect_equal(int(dense[0].input.shape[-1]), flat, tr("size of the flattened features entering Dense(100)"))
 
 
 @check("04.model", points=1, hidden=True)
@@ -383,8 +401,8 @@ def test_parameter_count(art):
     model = art.model("model")
     layers = _convs(art) + _layers(art, "dense")
     expect_equal([int(layer.count_params()) for layer in layers], expected_param_counts(),
-                 "parameters of the Conv2D and Dense layers, in order")
-    expect_equal(int(model.count_params()), sum(expected_param_counts()), "the model's total parameter count")
+                 tr("parameters of the Conv2D and Dense layers, in order"))
+    expect_equal(int(model.count_params()), sum(expected_param_counts()), tr("the model's total parameter count"))
 
 
 # -- 04.train: how it was trained (from the saved .keras file), and accuracy, computed here ---------
@@ -425,20 +443,25 @@ def training_record(art) -> dict:
 def _steps_cause(got):
     """The likely cause of a number of update steps other than 2 x 430."""
     if got == 0:
-        return "the model was compiled but never trained (model.fit did not run)"
+        return tr("the model was compiled but never trained (model.fit did not run)")
+    together = tr("on x_train and x_val together (the validation images must stay unseen)")
     for batch in (BATCH_SIZE, 32, 64, 256, 512):        # the asked batch size first: 1,720 is 4 epochs, not 64s
-        for n, what in ((N_TRAIN, ""),
-                        (N_TRAIN + 5000, "on x_train and x_val together (the validation images must stay unseen)")):
+        for n, what in ((N_TRAIN, ""), (N_TRAIN + 5000, together)):
             for epochs in range(1, 21):
                 if n_steps(n, epochs, batch) == got and (n, epochs, batch) != (N_TRAIN, EPOCHS, BATCH_SIZE):
-                    parts = [p for p in (
-                        f"{epochs} epoch{'s' * (epochs > 1)} (EPOCHS is {EPOCHS}"
-                        + ("; or fit was called more than once)" if epochs > EPOCHS else ")") if epochs != EPOCHS else "",
-                        f"batches of {batch}" + (" (Keras' default)" if batch == 32 else "") if batch != BATCH_SIZE
-                        else "", what) if p]
-                    return "that is training " + ", ".join(parts)
-    return f"{got} steps is not 2 epochs of batches of {BATCH_SIZE} on the {N_TRAIN:,} training images " \
-           "(a fit on a subset of x_train?)"
+                    parts = []
+                    if epochs != EPOCHS:
+                        count = (tr("{count} epoch") if epochs == 1 else tr("{count} epochs")).format(count=epochs)
+                        parts.append((tr("{epochs} (EPOCHS is {EPOCHS}; or fit was called more than once)")
+                                      if epochs > EPOCHS else tr("{epochs} (EPOCHS is {EPOCHS})")).format(
+                            epochs=count, EPOCHS=EPOCHS))
+                    if batch != BATCH_SIZE:
+                        parts.append((tr("batches of {batch} (Keras' default)") if batch == 32
+                                      else tr("batches of {batch}")).format(batch=batch))
+                    parts += [what] if what else []
+                    return tr("that is training {how}").format(how=", ".join(parts))
+    return tr("{got} steps is not 2 epochs of batches of {BATCH_SIZE} on the {N_TRAIN:,} training images (a fit on a "
+              "subset of x_train?)").format(got=got, BATCH_SIZE=BATCH_SIZE, N_TRAIN=N_TRAIN)
 
 
 @check("04.train", points=1)
@@ -446,12 +469,13 @@ def test_training_steps(art):
     got = training_record(art)["iterations"]
     expected = n_steps(N_TRAIN)
     if got is None:
-        raise CheckFailure("the saved model has no optimizer state: compile and fit `model` itself (model.compile, "
-                           "then model.fit), not a copy of it")
+        raise CheckFailure(tr("the saved model has no optimizer state: compile and fit `model` itself (model.compile, "
+                              "then model.fit), not a copy of it"))
     expect(got == expected,
-           f"the optimizer of `model` made {fmt(got)} update steps, expected {fmt(expected)} = EPOCHS ({EPOCHS}) x "
-           f"{fmt(n_steps(N_TRAIN, 1))} batches of BATCH_SIZE ({BATCH_SIZE}) on the {N_TRAIN:,} images of x_train: "
-           + _steps_cause(got))
+           tr("the optimizer of `model` made {got} update steps, expected {expected} = EPOCHS ({EPOCHS}) x {batches} "
+              "batches of BATCH_SIZE ({BATCH_SIZE}) on the {N_TRAIN:,} images of x_train: {cause}").format(
+               got=fmt(got), expected=fmt(expected), EPOCHS=EPOCHS, batches=fmt(n_steps(N_TRAIN, 1)),
+               BATCH_SIZE=BATCH_SIZE, N_TRAIN=N_TRAIN, cause=_steps_cause(got)))
 
 
 def _class_config(entry):
@@ -465,24 +489,25 @@ def _class_config(entry):
 def test_compile_settings(art):
     compiled = training_record(art)["compile"]
     if not compiled:
-        raise CheckFailure("`model` was saved without its compile settings: compile it (model.compile) before "
-                           "training")
+        raise CheckFailure(tr("`model` was saved without its compile settings: compile it (model.compile) before "
+                              "training"))
     name, opt = _class_config(compiled.get("optimizer"))
-    expect(name.lower() == "adam", f"`model` was compiled with the optimizer {name!r}, expected "
-                                   f"keras.optimizers.Adam(LEARNING_RATE)")
+    expect(name.lower() == "adam", tr("`model` was compiled with the optimizer {name!r}, expected "
+                                      "keras.optimizers.Adam(LEARNING_RATE)").format(name=name))
     lr = opt.get("learning_rate")
-    shown = fmt(lr) if isinstance(lr, (int, float)) else "a schedule" if isinstance(lr, dict) else repr(lr)
+    shown = fmt(lr) if isinstance(lr, (int, float)) else tr("a schedule") if isinstance(lr, dict) else repr(lr)
+    default = isinstance(lr, (int, float)) and np.isclose(lr, 1e-3)
     expect(isinstance(lr, (int, float)) and np.isclose(float(lr), LEARNING_RATE, rtol=1e-4, atol=0),
-           f"Adam's learning rate is {shown}, expected LEARNING_RATE = "
-           f"{fmt(LEARNING_RATE)}" + (" (Keras' default, 0.001: pass LEARNING_RATE to Adam)"
-                                      if isinstance(lr, (int, float)) and np.isclose(lr, 1e-3) else ""))
+           tr("Adam's learning rate is {got}, expected LEARNING_RATE = {expected}{hint}").format(
+               got=shown, expected=fmt(LEARNING_RATE),
+               hint=tr(" (Keras' default, 0.001: pass LEARNING_RATE to Adam)") if default else ""))
     loss_name, loss = _class_config(compiled.get("loss"))
     expect(loss_name in ("SparseCategoricalCrossentropy", "sparse_categorical_crossentropy"),
-           f"`model` was compiled with the loss {loss_name!r}, expected "
-           "keras.losses.SparseCategoricalCrossentropy(from_logits=True)")
+           tr("`model` was compiled with the loss {loss_name!r}, expected "
+              "keras.losses.SparseCategoricalCrossentropy(from_logits=True)").format(loss_name=loss_name))
     expect(loss.get("from_logits") is True,
-           "the loss has from_logits=False (or not set), expected from_logits=True: the model outputs logits "
-           "(Dense(10) with no activation) and the loss applies the softmax")
+           tr("the loss has from_logits=False (or not set), expected from_logits=True: the model outputs logits "
+              "(Dense(10) with no activation) and the loss applies the softmax"))
 
 
 def _student_convention(art):
@@ -523,28 +548,28 @@ def _accuracy(art, split):
             x = x.reshape((len(x),) + shape)
         out = np.asarray(model.predict(x, batch_size=1000, verbose=0))
         if out.shape != (len(labels), N_CLASSES):
-            raise CheckFailure(f"the model's predictions have shape {out.shape}, expected {(len(labels), N_CLASSES)}")
+            raise CheckFailure(tr("the model's predictions have shape {shape}, expected {expected}").format(
+                shape=out.shape, expected=(len(labels), N_CLASSES)))
         if not np.all(np.isfinite(out)):
-            raise CheckFailure("the model predicts NaN: training diverged (NaN loss); check the learning rate and "
-                               "the inputs' scale")
+            raise CheckFailure(tr("the model predicts NaN: training diverged (NaN loss); check the learning rate and "
+                                  "the inputs' scale"))
         return float(np.mean(out.argmax(axis=1) == labels))
 
     return art.cached(f"accuracy_{split}", compute)
 
 
-INPUTS_NOTE = "(test images prepared as your preprocess prepares them)"
-
-
 @check("04.train", points=2)
 def test_validation_accuracy(art):
     expect_calibrated(art, ASSIGNMENT, "val_accuracy", _accuracy(art, "val"),
-                      f"accuracy on the {N_VAL} validation images {INPUTS_NOTE}")
+                      tr("accuracy on the {N_VAL} validation images (test images prepared as your preprocess "
+                         "prepares them)").format(N_VAL=N_VAL))
 
 
 @check("04.train", points=3, hidden=True)
 def test_test_accuracy(art):
     expect_calibrated(art, ASSIGNMENT, "test_accuracy", _accuracy(art, "test"),
-                      f"accuracy on the 10,000 Fashion-MNIST test images {INPUTS_NOTE}")
+                      tr("accuracy on the 10,000 Fashion-MNIST test images (test images prepared as your preprocess "
+                         "prepares them)"))
 
 
 # -- 04.learned: filters and activation maps of the student's own model -------------------------
@@ -560,7 +585,7 @@ def _expect_maps(art, got, image, what):
     expect_shape(got, maps.shape, what)
     if np.allclose(got, np.maximum(maps, 0), rtol=1e-3, atol=1e-4):
         return  # after the ReLU is fine too
-    expect_close(got, maps, what + " (the first Conv2D layer's output)", rtol=1e-3, atol=1e-4)
+    expect_close(got, maps, tr("{what} (the first Conv2D layer's output)").format(what=what), rtol=1e-3, atol=1e-4)
 
 
 @check("04.learned", points=1)
@@ -568,15 +593,16 @@ def test_first_layer_filters(art):
     kernel = np.asarray(_first_conv(art).get_weights()[0])  # (3, 3, 1, filters)
     expected = np.transpose(kernel[:, :, 0, :], (2, 0, 1))
     expect_close(art.array("first_filters"), expected,
-                 "first_layer_filters(model): the first Conv2D kernels, shape (filters, 3, 3)", rtol=1e-5, atol=1e-6)
+                 tr("first_layer_filters(model): the first Conv2D kernels, shape (filters, 3, 3)"),
+                 rtol=1e-5, atol=1e-6)
 
 
 @check("04.learned", points=1)
 def test_feature_maps(art):
-    _expect_maps(art, art.array("feature_maps_public"), public_model_image(), "feature_maps(model, image)")
+    _expect_maps(art, art.array("feature_maps_public"), public_model_image(), tr("feature_maps(model, image)"))
 
 
 @check("04.learned", points=1, hidden=True)
 def test_feature_maps_other_image(art):
     _expect_maps(art, art.array("feature_maps_hidden"), art.hidden("model_image"),
-                 "feature_maps(model, another image)")
+                 tr("feature_maps(model, another image)"))

@@ -19,6 +19,7 @@ import functools
 import numpy as np
 import pytest
 
+from autograder.i18n import tr
 from autograder.check_api import (MissingAnswer, check, expect, expect_calibrated, expect_equal,
                                    expect_shape, fmt)
 from autograder.practicals.p05_pretrained.in_kernel import (LAYER_COUNTS, LAYER_KINDS,  # the kernel's own
@@ -145,13 +146,15 @@ def feed(model, x: np.ndarray) -> np.ndarray:
     """``x`` (n, 28, 28) reshaped to the model's declared input: (28, 28, 1), (28, 28) or (784,)."""
     shape = tuple(model.inputs[0].shape[1:])
     if len(model.inputs) != 1:
-        raise MissingAnswer(f"the model has {len(model.inputs)} inputs, expected one (the images)", raised=False)
+        raise MissingAnswer(tr("the model has {n_inputs} inputs, expected one (the images)").format(
+                                n_inputs=len(model.inputs)), raised=False)
     target = tuple(d if d is not None else -1 for d in shape)
     try:
         return x.reshape((len(x),) + target)
     except ValueError:
-        raise MissingAnswer(f"the model takes inputs of shape {(None,) + shape}, expected 28x28 images "
-                            "(None, 28, 28, 1)", raised=False) from None
+        raise MissingAnswer(tr("the model takes inputs of shape {shape}, expected 28x28 images (None, 28, 28, "
+                               "1)").format(
+                                shape=(None,) + shape), raised=False) from None
 
 
 def predict(art, name: str) -> np.ndarray:
@@ -160,7 +163,8 @@ def predict(art, name: str) -> np.ndarray:
         x, _ = transfer_test(art)
         out = np.asarray(model.predict(feed(model, x), batch_size=1000, verbose=0))
         if out.ndim != 2 or out.shape[1] != 5:
-            raise MissingAnswer(f"{name} outputs shape {out.shape[1:]} per image, expected 5 class probabilities",
+            raise MissingAnswer(tr("{name} outputs shape {shape} per image, expected 5 class probabilities").format(
+                                    name=name, shape=out.shape[1:]),
                                 raised=False)
         return out
 
@@ -211,8 +215,9 @@ def test_preprocess_shape(art):
 def test_preprocess_range(art):
     x = art.array("x_photos").astype(np.float64)
     lo, hi = float(x.min()), float(x.max())
-    expect(-1.001 <= lo and hi <= 1.001 and lo < -0.5 and hi > 0.5, f"preprocess(photos) has values from {lo:.4g} to {hi:.4g}, expected InceptionV3's scaling to [-1, 1] "
-        "(x / 127.5 - 1, keras.applications.inception_v3.preprocess_input)")
+    expect(-1.001 <= lo and hi <= 1.001 and lo < -0.5 and hi > 0.5,
+               tr("preprocess(photos) has values from {lo:.4g} to {hi:.4g}, expected InceptionV3's scaling to "
+                  "[-1, 1] (x / 127.5 - 1, keras.applications.inception_v3.preprocess_input)").format(lo=lo, hi=hi))
 
 
 @check("05.preprocess", points=1)
@@ -220,18 +225,21 @@ def test_preprocess_values(art):
     got = art.array("x_photos").astype(np.float64)
     expect_shape(got, (N_PHOTOS, SIZE, SIZE, 3), "preprocess(photos)")
     diff = float(np.mean(np.abs(got - photos_ref())))
-    expect(diff <= PREPROCESS_TOL, f"preprocess(photos) differs from a bilinear resize to 299x299 then x / 127.5 - 1 "
-                                    f"by {diff:.4f} on average, expected at most {PREPROCESS_TOL}")
+    expect(diff <= PREPROCESS_TOL, tr("preprocess(photos) differs from a bilinear resize to 299x299 then x / "
+                                      "127.5 - 1 by {diff:.4f} on average, expected at most {PREPROCESS_TOL}").format(
+                                       diff=diff, PREPROCESS_TOL=PREPROCESS_TOL))
 
 
 @check("05.preprocess", points=1, hidden=True)
 def test_preprocess_other_images(art):
     images = art.hidden("images")
     got = art.array("preprocess_hidden").astype(np.float64)
-    expect_shape(got, (len(images), SIZE, SIZE, 3), f"preprocess of a batch of {len(images)} images of size 150x180")
+    expect_shape(got, (len(images), SIZE, SIZE, 3),
+               tr("preprocess of a batch of {n_images} images of size 150x180").format(n_images=len(images)))
     diff = float(np.mean(np.abs(got - preprocess_ref(images))))
-    expect(diff <= PREPROCESS_TOL, f"preprocess on other images differs from the reference by {diff:.4f} "
-                                    f"on average, expected at most {PREPROCESS_TOL}")
+    expect(diff <= PREPROCESS_TOL, tr("preprocess on other images differs from the reference by {diff:.4f} on "
+                                      "average, expected at most {PREPROCESS_TOL}").format(
+                                       diff=diff, PREPROCESS_TOL=PREPROCESS_TOL))
 
 
 # -- 05.inception ---------------------------------------------------------------------------------
@@ -240,15 +248,22 @@ def test_preprocess_other_images(art):
 def test_inception_cut(art):
     full = art.json("inception")
     s = art.json("inception_extractor")
-    expect_equal(as_shape(full["input_shape"]), (None, SIZE, SIZE, 3), "InceptionV3's input shape")
-    expect_equal(as_shape(full["output_shape"]), (None, 1000), "InceptionV3's output shape")
+    expect_equal(as_shape(full["input_shape"]), (None, SIZE, SIZE, 3),
+               tr("InceptionV3's input shape"))
+    expect_equal(as_shape(full["output_shape"]), (None, 1000),
+               tr("InceptionV3's output shape"))
     shape = as_shape(s["input_shape"])
-    expect(len(shape) == 4 and shape[3] == 3 and shape[1] in (None, SIZE) and shape[2] in (None, SIZE), f"inception_extractor's input shape is {shape}, expected (None, 299, 299, 3)")
+    expect(len(shape) == 4 and shape[3] == 3 and shape[1] in (None, SIZE) and shape[2] in (None, SIZE),
+               tr("inception_extractor's input shape is {shape}, expected (None, 299, 299, 3)").format(shape=shape))
     out = as_shape(s["output_shape"])
-    expect(out == (None, FEATURES_INCEPTION), f"inception_extractor's output shape is {out} (its last layer: {s['last_layer']!r}), expected "
-        f"(None, {FEATURES_INCEPTION}): cut at the layer 'avg_pool', just before 'predictions'")
-    expect(s["last_layer_class"] == "GlobalAveragePooling2D", f"inception_extractor ends with a {s['last_layer_class']} layer ({s['last_layer']!r}), expected the "
-        "global average pooling 'avg_pool'")
+    expect(out == (None, FEATURES_INCEPTION), tr("inception_extractor's output shape is {out} (its last layer: "
+                                                 "{last_layer!r}), expected (None, {FEATURES_INCEPTION}): cut at "
+                                                 "the layer 'avg_pool', just before 'predictions'").format(
+                                                  out=out, last_layer=s['last_layer'],
+                                                  FEATURES_INCEPTION=FEATURES_INCEPTION))
+    expect(s["last_layer_class"] == "GlobalAveragePooling2D",
+               tr("inception_extractor ends with a {layer_class} layer ({last_layer!r}), expected the global "
+                  "average pooling 'avg_pool'").format(layer_class=s['last_layer_class'], last_layer=s['last_layer']))
 
 
 @check("05.inception", points=1)
@@ -271,16 +286,19 @@ def test_photo_features_shape(art):
 
 def _top5_arrays(art, idx_name, p_name, n, what):
     idx, p = art.array(idx_name), art.array(p_name).astype(np.float64)
-    expect_shape(idx, (n, 5), f"the indices of {what}")
-    expect_shape(p, (n, 5), f"the probabilities of {what}")
-    expect(idx.dtype.kind in "iu" or np.all(idx == np.round(idx)), f"the indices of {what} are not integers")
+    expect_shape(idx, (n, 5), tr("the indices of {what}").format(what=what))
+    expect_shape(p, (n, 5), tr("the probabilities of {what}").format(what=what))
+    expect(idx.dtype.kind in "iu" or np.all(idx == np.round(idx)),
+               tr("the indices of {what} are not integers").format(what=what))
     return idx.astype(np.int64), p
 
 
 def _expect_sorted(p, what):
-    expect(np.all(np.diff(p, axis=1) <= 0), f"{what} is not sorted most probable first: got {p[0].round(6).tolist()} for the first row")
+    expect(np.all(np.diff(p, axis=1) <= 0), tr("{what} is not sorted most probable first: got {got} for the first "
+                                               "row").format(what=what, got=p[0].round(6).tolist()))
     sums = p.sum(axis=1)
-    expect(np.all(sums <= 1 + 1e-4) and np.all(p >= 0), f"{what} sums to {sums.round(4).tolist()}, expected at most 1")
+    expect(np.all(sums <= 1 + 1e-4) and np.all(p >= 0),
+               tr("{what} sums to {sums}, expected at most 1").format(what=what, sums=sums.round(4).tolist()))
 
 
 @check("05.top5", points=1)
@@ -295,11 +313,14 @@ def test_top5_sorted(art):
 def test_top5_is_top(art):
     probs = public_probs().astype(np.float64)
     idx, p = _top5_arrays(art, "top5_public_idx", "top5_public_p", len(probs), "top5(probs) of 4 rows")
-    expect(np.all((idx >= 0) & (idx < probs.shape[1])), f"top5 indices out of 0..999: {idx[0].tolist()}")
-    expect(np.allclose(np.take_along_axis(probs, idx, axis=1), p, rtol=TOP5_RTOL, atol=0), "the probabilities returned by top5 are not probs[row, indices]")
+    expect(np.all((idx >= 0) & (idx < probs.shape[1])),
+               tr("top5 indices out of 0..999: {idx}").format(idx=idx[0].tolist()))
+    expect(np.allclose(np.take_along_axis(probs, idx, axis=1), p, rtol=TOP5_RTOL, atol=0),
+               tr("the probabilities returned by top5 are not probs[row, indices]"))
     ref_idx, _ = top5_ref(probs)
-    expect(all(set(a) == set(b) for a, b in zip(idx.tolist(), ref_idx.tolist())), f"top5 of the first row gives the classes {sorted(idx[0].tolist())}, expected the five most probable "
-        f"{sorted(ref_idx[0].tolist())}")
+    expect(all(set(a) == set(b) for a, b in zip(idx.tolist(), ref_idx.tolist())),
+               tr("top5 of the first row gives the classes {idx}, expected the five most probable {ref_idx}").format(
+                   idx=sorted(idx[0].tolist()), ref_idx=sorted(ref_idx[0].tolist())))
 
 
 @check("05.top5", points=1, hidden=True)
@@ -307,9 +328,10 @@ def test_top5_other_inputs(art):
     probs = art.hidden("probs").astype(np.float64)
     idx, p = _top5_arrays(art, "top5_hidden_idx", "top5_hidden_p", len(probs), "top5 of other probabilities")
     ref_idx, ref_p = top5_ref(probs)
-    expect(np.array_equal(idx, ref_idx), f"top5 on other probabilities: got indices {idx[0].tolist()}, "
-                                          f"expected {ref_idx[0].tolist()} (first row)")
-    expect(np.allclose(p, ref_p, rtol=TOP5_RTOL, atol=0), "top5 on other probabilities: wrong probabilities")
+    expect(np.array_equal(idx, ref_idx), tr("top5 on other probabilities: got indices {idx}, expected {ref_idx} "
+                                            "(first row)").format(idx=idx[0].tolist(), ref_idx=ref_idx[0].tolist()))
+    expect(np.allclose(p, ref_p, rtol=TOP5_RTOL, atol=0),
+               tr("top5 on other probabilities: wrong probabilities"))
 
 
 # -- 05.imagenet (needs the real weights) -----------------------------------------------------------
@@ -320,8 +342,9 @@ def imagenet_reference(art):
 
     missing = imagenet_missing()
     if missing:
-        pytest.skip("needs InceptionV3's ImageNet weights, which are not in Keras' cache here "
-                    f"(missing: {', '.join(missing)}; autograder.datasets.how_to_get_imagenet() says how to get them)")
+        pytest.skip(tr("needs InceptionV3's ImageNet weights, which are not in Keras' cache here (missing: "
+                       "{items}; autograder.datasets.how_to_get_imagenet() says how to get them)").format(
+                        items=', '.join(missing)))
 
     def build():
         import keras
@@ -336,7 +359,7 @@ def imagenet_reference(art):
 
     ref = art.cached("imagenet_reference", build)
     if isinstance(ref, str):
-        pytest.skip(f"the grader could not load InceptionV3's ImageNet weights ({ref})")
+        pytest.skip(tr("the grader could not load InceptionV3's ImageNet weights ({error})").format(error=ref))
     return ref
 
 
@@ -345,8 +368,8 @@ def _require_imagenet_in_kernel(art):
         loaded = art.json("imagenet_loaded")
     except MissingAnswer:
         loaded = None
-    expect(loaded is not False, "your notebook ran without the ImageNet weights (IMAGENET is False) although "
-                                 "they were in its Keras cache: load them with InceptionV3(weights='imagenet')")
+    expect(loaded is not False, tr("your notebook ran without the ImageNet weights (IMAGENET is False) although "
+                                   "they were in its Keras cache: load them with InceptionV3(weights='imagenet')"))
 
 
 @check("05.imagenet", points=2)
@@ -355,9 +378,12 @@ def test_imagenet_top5_photos(art):
     idx, p = _top5_arrays(art, "top_idx", "top_p", N_PHOTOS, "top5(probs) of the photos")
     _require_imagenet_in_kernel(art)
     ref_idx, ref_p = top5_ref(probs)
-    expect(np.array_equal(idx[:, 0], ref_idx[:, 0]), f"top-1 ImageNet classes of the photos: got {idx[:, 0].tolist()}, expected {ref_idx[:, 0].tolist()}")
-    expect(np.allclose(p[:, 0], ref_p[:, 0], atol=IMAGENET_P_TOL), f"top-1 probabilities of the photos: got {np.round(p[:, 0], 3).tolist()}, "
-        f"expected {np.round(ref_p[:, 0], 3).tolist()}")
+    expect(np.array_equal(idx[:, 0], ref_idx[:, 0]),
+               tr("top-1 ImageNet classes of the photos: got {idx}, expected {ref_idx}").format(
+                   idx=idx[:, 0].tolist(), ref_idx=ref_idx[:, 0].tolist()))
+    expect(np.allclose(p[:, 0], ref_p[:, 0], atol=IMAGENET_P_TOL),
+               tr("top-1 probabilities of the photos: got {got}, expected {expected}").format(
+                   got=np.round(p[:, 0], 3).tolist(), expected=np.round(ref_p[:, 0], 3).tolist()))
 
 
 @check("05.imagenet", points=1)
@@ -367,8 +393,9 @@ def test_imagenet_features(art):
     expect_shape(got, features.shape, "photo_features")
     _require_imagenet_in_kernel(art)
     rel = float(np.mean(np.abs(got - features)) / max(np.mean(np.abs(features)), 1e-12))
-    expect(rel <= IMAGENET_FEATURE_TOL, f"photo_features differ from the grader's ImageNet avg_pool features by "
-                                         f"{rel:.3f} (relative), expected at most {IMAGENET_FEATURE_TOL}")
+    expect(rel <= IMAGENET_FEATURE_TOL, tr("photo_features differ from the grader's ImageNet avg_pool features by "
+                                           "{rel:.3f} (relative), expected at most {IMAGENET_FEATURE_TOL}").format(
+                                            rel=rel, IMAGENET_FEATURE_TOL=IMAGENET_FEATURE_TOL))
 
 
 @check("05.imagenet", points=1)
@@ -378,8 +405,8 @@ def test_imagenet_kitten(art):
     _require_imagenet_in_kernel(art)
     top1 = int(idx[KITTEN, 0])
     cats = ", ".join(f"{i} {name}" for i, name in CAT_CLASSES.items())
-    expect(top1 in CAT_CLASSES, f"the kitten's (chelsea's) top-1 ImageNet class is {top1}, expected one of the cat "
-                                f"classes {cats}")
+    expect(top1 in CAT_CLASSES, tr("the kitten's (chelsea's) top-1 ImageNet class is {top1}, expected one of the "
+                                   "cat classes {cats}").format(top1=top1, cats=cats))
 
 
 # -- 05.layers (no weights needed: the architecture only) --------------------------------------------
@@ -401,17 +428,18 @@ def expected_counts() -> dict:
 @check("05.layers", points=1)
 def test_layers_batchnorm_count(art):
     got, expected = art.json("layer_counts")["n_batchnorm"], expected_counts()["n_batchnorm"]
-    expect(got == expected, f"n_batchnorm is {got}, expected {expected}: the layers of inception.layers that are "
-                            "instances of layers.BatchNormalization")
+    expect(got == expected, tr("n_batchnorm is {got}, expected {expected}: the layers of inception.layers that "
+                               "are instances of layers.BatchNormalization").format(got=got, expected=expected))
 
 
 @check("05.layers", points=1)
 def test_layers_other_counts(art):
     got, expected = art.json("layer_counts"), expected_counts()
     wrong = {n: got.get(n) for n in ("n_dropout", "n_add", "n_concatenate") if got.get(n) != expected[n]}
-    expect(not wrong, f"got {wrong}, expected " + ", ".join(f"{n} = {expected[n]}" for n in wrong)
-           + ": count instances of layers.Dropout, layers.Add (a residual connection adds a block's input to its "
-           "output) and layers.Concatenate (an Inception module stacks its branches) in inception.layers")
+    expect(not wrong, tr("got {got}, expected {expected}: count instances of layers.Dropout, layers.Add (a residual "
+                         "connection adds a block's input to its output) and layers.Concatenate (an Inception module "
+                         "stacks its branches) in inception.layers").format(
+        got=wrong, expected=", ".join(f"{n} = {expected[n]}" for n in wrong)))
 
 
 @check("05.layers", points=1)
@@ -420,9 +448,12 @@ def test_layers_named(art):
     for key, variable, kind in (("batchnorm", "batchnorm_name", "BatchNormalization"),
                                 ("merge", "merge_name", "Concatenate")):
         name, found = named[key]
-        expect(found is not None, f"{variable} = {name!r}: inception has no layer of that name (take one from "
-                                  "[layer.name for layer in inception.layers])")
-        expect(found == kind, f"{variable} = {name!r} is a {found} layer of inception, expected a {kind} layer")
+        expect(found is not None, tr("{variable} = {name!r}: inception has no layer of that name (take one from "
+                                     "[layer.name for layer in inception.layers])").format(
+                                      variable=variable, name=name))
+        expect(found == kind, tr("{variable} = {name!r} is a {found} layer of inception, expected a {kind} "
+                                 "layer").format(
+                                  variable=variable, name=name, found=found, kind=kind))
 
 
 @check("05.layers", points=1, hidden=True)
@@ -432,9 +463,9 @@ def test_count_layers_other_network(art):
     expected["Dense"] += codes.count("Add") + codes.count("Concatenate")  # each merges a new Dense's output
     got = art.json("count_layers_hidden")
     wrong = {kind: got.get(kind) for kind in LAYER_KINDS if got.get(kind) != expected[kind]}
-    expect(not wrong, f"count_layers on another network: got {wrong}, expected "
-                      + ", ".join(f"{k}: {expected[k]}" for k in wrong)
-           + " (count the instances of layer_class in model.layers, whatever the model)")
+    expect(not wrong, tr("count_layers on another network: got {got}, expected {expected} (count the instances of "
+                         "layer_class in model.layers, whatever the model)").format(
+        got=wrong, expected=", ".join(f"{k}: {expected[k]}" for k in wrong)))
 
 
 # -- 05.cut ---------------------------------------------------------------------------------------
@@ -446,9 +477,13 @@ def test_cut_shapes(art):
     model = art.model("extractor")
     inp = tuple(model.inputs[0].shape)
     out = tuple(model.outputs[0].shape)
-    expect(inp in ((None, 28, 28, 1), (None, 28, 28)), f"extractor's input shape is {inp}, expected (None, 28, 28, 1)")
-    expect(out == (None, FEATURE_DIM), f"extractor's output shape is {out} (last layer {model.layers[-1].name!r}), expected (None, {FEATURE_DIM}): "
-        f"cut at the layer {FEATURE_LAYER!r}, before the classifier layers 'fc' and 'predictions'")
+    expect(inp in ((None, 28, 28, 1), (None, 28, 28)),
+               tr("extractor's input shape is {inp}, expected (None, 28, 28, 1)").format(inp=inp))
+    expect(out == (None, FEATURE_DIM), tr("extractor's output shape is {out} (last layer {name!r}), expected "
+                                          "(None, {FEATURE_DIM}): cut at the layer {FEATURE_LAYER!r}, before the "
+                                          "classifier layers 'fc' and 'predictions'").format(
+                                           out=out, name=model.layers[-1].name, FEATURE_DIM=FEATURE_DIM,
+                                           FEATURE_LAYER=FEATURE_LAYER))
 
 
 @check("05.cut", points=1)
@@ -458,19 +493,21 @@ def test_cut_values(art):
     ref = reference_extractor(art)
     expected = np.asarray(ref.predict(feed(ref, x), verbose=0))
     got = np.asarray(model.predict(feed(model, x), verbose=0))
-    expect_shape(got, expected.shape, "extractor's features of 64 training images")
+    expect_shape(got, expected.shape, tr("extractor's features of 64 training images"))
     worst = float(np.max(np.abs(got - expected)))
-    expect(worst <= 1e-3 * max(1.0, float(np.max(np.abs(expected)))), f"extractor's features differ from the pretrained network's 'flatten' activations by up to {worst:.4g}: "
-        "build it from the loaded base (same weights, frozen), not from a new or retrained network")
+    expect(worst <= 1e-3 * max(1.0, float(np.max(np.abs(expected)))),
+               tr("extractor's features differ from the pretrained network's 'flatten' activations by up to "
+                  "{worst:.4g}: build it from the loaded base (same weights, frozen), not from a new or retrained "
+                  "network").format(worst=worst))
 
 
 @check("05.cut", points=1)
 def test_cut_frozen(art):
     model = art.model("extractor")
     trainable, frozen = weight_split(model)
-    expect(trainable == 0, f"extractor has {trainable:,} trainable parameters (and {frozen:,} frozen), expected 0: "
-                           "freeze it with extractor.trainable = False, so that training a model built on it "
-                           "cannot change the pretrained weights")
+    expect(trainable == 0, tr("extractor has {trainable:,} trainable parameters (and {frozen:,} frozen), expected "
+                              "0: freeze it with extractor.trainable = False, so that training a model built on "
+                              "it cannot change the pretrained weights").format(trainable=trainable, frozen=frozen))
 
 
 # -- 05.features ----------------------------------------------------------------------------------
@@ -499,7 +536,9 @@ def test_features_values(art):
         pass
     expect_shape(got, expected.shape, "train_features")
     worst = float(np.max(np.abs(got - expected)))
-    expect(worst <= 1e-3 * max(1.0, float(np.max(np.abs(expected)))), f"train_features differ from the pretrained network's 'flatten' activations on x_train by up to {worst:.4g}")
+    expect(worst <= 1e-3 * max(1.0, float(np.max(np.abs(expected)))),
+               tr("train_features differ from the pretrained network's 'flatten' activations on x_train by up to "
+                  "{worst:.4g}").format(worst=worst))
 
 
 # -- 05.pixels ------------------------------------------------------------------------------------
@@ -508,16 +547,18 @@ def test_features_values(art):
 def test_pixel_model_io(art):
     model = art.model("pixel_model")
     out = tuple(model.outputs[0].shape)
-    expect(out == (None, 5), f"pixel_model's output shape is {out}, expected (None, 5): one probability per new class")
+    expect(out == (None, 5), tr("pixel_model's output shape is {out}, expected (None, 5): one probability per new "
+                                "class").format(out=out))
     x = np.zeros((2, 28, 28), np.float32)
     p = np.asarray(model.predict(feed(model, x), verbose=0))
-    expect(np.allclose(p.sum(axis=1), 1, atol=1e-3), f"pixel_model's outputs sum to {p.sum(axis=1)}, expected 1 (softmax)")
+    expect(np.allclose(p.sum(axis=1), 1, atol=1e-3),
+               tr("pixel_model's outputs sum to {sums}, expected 1 (softmax)").format(sums=p.sum(axis=1)))
 
 
 @check("05.pixels", points=1, hidden=True)
 def test_pixel_accuracy(art):
     expect_calibrated(art, ASSIGNMENT, "pixel_accuracy", accuracy(art, "pixel_model"),
-                      "pixel_model's test accuracy on the new classes")
+                      tr("pixel_model's test accuracy on the new classes"))
 
 
 # -- 05.transfer ----------------------------------------------------------------------------------
@@ -533,14 +574,16 @@ def test_transfer_training_classes(art):
     keys = [np.clip(np.round(img), 0, 255).astype(np.uint8).reshape(28, 28).tobytes() for img in x.reshape(len(x), -1)]
     true = np.array([lookup.get(k, -1) for k in keys])
     found = true >= 0
-    expect(found.mean() >= 0.9, f"only {found.sum()} of the {len(x)} images of x_train are Fashion-MNIST training "
-                                 "images (values 0..255, 28x28)")
+    expect(found.mean() >= 0.9, tr("only {count} of the {n_images} images of x_train are Fashion-MNIST training "
+                                   "images (values 0..255, 28x28)").format(count=found.sum(), n_images=len(x)))
     old = sorted(set(true[found]) & set(PRETRAIN_CLASSES))
-    expect(not old, f"x_train contains images of the classes {old}, which the network was pretrained on; "
-                     f"the new task uses only the classes {list(TRANSFER_CLASSES)}")
+    expect(not old, tr("x_train contains images of the classes {old}, which the network was pretrained on; the "
+                       "new task uses only the classes {TRANSFER_CLASSES}").format(
+                        old=old, TRANSFER_CLASSES=list(TRANSFER_CLASSES)))
     expected = np.searchsorted(TRANSFER_CLASSES, true[found])
     wrong = int(np.sum(y[found] != expected))
-    expect(wrong == 0, f"{wrong} labels of y_train are not the class's position in TRANSFER_CLASSES (0..4)")
+    expect(wrong == 0, tr("{wrong} labels of y_train are not the class's position in TRANSFER_CLASSES (0..4)").format(
+                           wrong=wrong))
 
 
 @check("05.transfer", points=2)
@@ -558,20 +601,20 @@ def test_transfer_parameter_counts(art):
     head_params = dim * 5 + 5
     total = int(model.count_params())
     expect(total == base_params + head_params,
-           f"transfer_model has {total:,} parameters, expected {base_params + head_params:,}: the {base_params:,} "
-           f"of the pretrained conv1 and conv2, and {head_params:,} for the new Dense(5) layer on the "
-           f"{dim:,} features")
+           tr("transfer_model has {total:,} parameters, expected {expected:,}: the {base:,} of the pretrained "
+              "conv1 and conv2, and {head_params:,} for the new Dense(5) layer on the {dim:,} features").format(
+               total=total, expected=base_params + head_params, base=base_params, head_params=head_params, dim=dim))
     for layer, (kernel, _) in shipped.items():
         w, _ = find_weight(model, kernel.shape)
         expect(w is not None and np.allclose(np.asarray(w), kernel, atol=1e-6),
-               f"transfer_model's {layer} weights are not the pretrained ones: only the new layer may be trained "
-               "(the extractor must stay frozen)")
+               tr("transfer_model's {layer} weights are not the pretrained ones: only the new layer may be "
+                  "trained (the extractor must stay frozen)").format(layer=layer))
 
 
 @check("05.transfer", points=2, hidden=True)
 def test_transfer_accuracy(art):
     expect_calibrated(art, ASSIGNMENT, "transfer_accuracy", accuracy(art, "transfer_model"),
-                      "transfer_model's test accuracy on the new classes")
+                      tr("transfer_model's test accuracy on the new classes"))
 
 
 @check("05.transfer", points=1, hidden=True)
@@ -583,7 +626,8 @@ def test_transfer_beats_pixels(art):
         from autograder.check_api import threshold_entry
 
         p = float(np.mean(threshold_entry(ASSIGNMENT, "pixel_accuracy")["observed"]))
-    expect(t > p, f"transfer_model's test accuracy {t:.4f} is not above the raw-pixel baseline's {p:.4f}")
+    expect(t > p, tr("transfer_model's test accuracy {t:.4f} is not above the raw-pixel baseline's {p:.4f}").format(
+                      t=t, p=p))
 
 
 # -- 05.finetune ----------------------------------------------------------------------------------
@@ -596,16 +640,21 @@ def test_finetune_frozen_layers(art):
     shipped = shipped_weights(art)
     w1, train1 = find_weight(model, shipped["conv1"][0].shape)
     w2, train2 = find_weight(model, shipped["conv2"][0].shape)
-    expect(w1 is not None and w2 is not None, "finetuned_model does not contain the pretrained conv1 and conv2")
-    expect(not train1, "conv1 is trainable in finetuned_model, expected it frozen")
-    expect(train2, "conv2 is frozen in finetuned_model, expected it trainable (unfreeze the extractor but conv1)")
-    expect(np.allclose(np.asarray(w1), shipped["conv1"][0], atol=1e-6), "conv1's weights changed: it must stay frozen")
+    expect(w1 is not None and w2 is not None, tr("finetuned_model does not contain the pretrained conv1 and conv2"))
+    expect(not train1, tr("conv1 is trainable in finetuned_model, expected it frozen"))
+    expect(train2, tr("conv2 is frozen in finetuned_model, expected it trainable (unfreeze the extractor but "
+                      "conv1)"))
+    expect(np.allclose(np.asarray(w1), shipped["conv1"][0], atol=1e-6),
+               tr("conv1's weights changed: it must stay frozen"))
     trainable, frozen = weight_split(model)
     conv1 = sum(int(np.prod(w.shape)) for w in shipped["conv1"])
     conv2 = sum(int(np.prod(w.shape)) for w in shipped["conv2"])
     expected = (conv2 + FEATURE_DIM * 5 + 5, conv1)
-    expect((trainable, frozen) == expected, f"finetuned_model has {trainable:,} trainable and {frozen:,} frozen parameters, expected {expected[0]:,} "
-        f"trainable (conv2 and the new layer) and {expected[1]:,} frozen (conv1)")
+    expect((trainable, frozen) == expected, tr("finetuned_model has {trainable:,} trainable and {frozen:,} frozen "
+                                               "parameters, expected {expected_trainable:,} trainable (conv2 and "
+                                               "the new layer) and {expected_frozen:,} frozen (conv1)").format(
+                                                trainable=trainable, frozen=frozen, expected_trainable=expected[0],
+                                                expected_frozen=expected[1]))
 
 
 @check("05.finetune", points=1)
@@ -613,9 +662,10 @@ def test_finetune_trained(art):
     model = art.model("finetuned_model")
     shipped = shipped_weights(art)
     w2, _ = find_weight(model, shipped["conv2"][0].shape)
-    expect(w2 is not None, "finetuned_model does not contain the pretrained conv2")
+    expect(w2 is not None, tr("finetuned_model does not contain the pretrained conv2"))
     moved = float(np.max(np.abs(np.asarray(w2) - shipped["conv2"][0])))
-    expect(moved > 1e-6, "conv2's weights are exactly the pretrained ones: finetuned_model was not trained after unfreezing")
+    expect(moved > 1e-6, tr("conv2's weights are exactly the pretrained ones: finetuned_model was not trained "
+                            "after unfreezing"))
 
 
 FINETUNE_LR, FINETUNE_EPOCHS, FINETUNE_BATCH = 1e-4, 10, 32
@@ -650,14 +700,18 @@ def test_finetune_schedule(art):
     opt = compiled.get("optimizer")
     lr = opt.get("config", {}).get("learning_rate") if isinstance(opt, dict) else None
     expect(isinstance(lr, (int, float)),
-           "finetuned_model was saved without an optimizer learning rate: compile it (Adam(1e-4)) before fitting")
+           tr("finetuned_model was saved without an optimizer learning rate: compile it (Adam(1e-4)) before "
+              "fitting"))
     expect(np.isclose(float(lr), FINETUNE_LR, rtol=1e-4, atol=0),
-           f"finetuned_model was trained with learning rate {fmt(lr)}, expected {fmt(FINETUNE_LR)} (10 times "
-           "smaller than Adam's default 0.001, so that the pretrained weights move only a little)")
+           tr("finetuned_model was trained with learning rate {lr}, expected {FINETUNE_LR} (10 times smaller than "
+              "Adam's default 0.001, so that the pretrained weights move only a little)").format(
+               lr=fmt(lr), FINETUNE_LR=fmt(FINETUNE_LR)))
     got, expected = record["iterations"], FINETUNE_EPOCHS * -(-N_TRAIN // FINETUNE_BATCH)
     expect(got == expected,
-           f"finetuned_model's optimizer made {fmt(got)} update steps, expected {fmt(expected)} = {FINETUNE_EPOCHS} "
-           f"epochs x {-(-N_TRAIN // FINETUNE_BATCH)} batches of {FINETUNE_BATCH} on the {N_TRAIN} images of x_train"
+           tr("finetuned_model's optimizer made {got} update steps, expected {expected} = {FINETUNE_EPOCHS} "
+              "epochs x {batches} batches of {FINETUNE_BATCH} on the {N_TRAIN} images of x_train").format(
+               got=fmt(got), expected=fmt(expected), FINETUNE_EPOCHS=FINETUNE_EPOCHS,
+               batches=-(-N_TRAIN // FINETUNE_BATCH), FINETUNE_BATCH=FINETUNE_BATCH, N_TRAIN=N_TRAIN)
            + (" (batches of 32 are Keras' default; is the number of epochs 10?)" if got else
               ": it was not trained after compiling"))
 
@@ -665,4 +719,4 @@ def test_finetune_schedule(art):
 @check("05.finetune", points=2, hidden=True)
 def test_finetune_accuracy(art):
     expect_calibrated(art, ASSIGNMENT, "finetune_accuracy", accuracy(art, "finetuned_model"),
-                      "finetuned_model's test accuracy on the new classes")
+                      tr("finetuned_model's test accuracy on the new classes"))
