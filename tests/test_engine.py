@@ -168,3 +168,20 @@ def test_a_kernel_whose_grader_was_killed_goes_away(tmp_path):
     grader.wait()
     gone, alive = psutil.wait_procs(tree, timeout=20)
     assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], [p.cmdline()[:3] for p in alive]
+
+
+def test_a_worker_orphaned_before_it_started_goes_away(tmp_path):
+    """A grader killed right after starting a kernel (before the worker has run a line) leaves nothing behind:
+    the worker knows its grader from the job folder, not from a parent that is already gone."""
+    import subprocess
+    import sys
+
+    import psutil
+
+    script = ("import os\nfrom autograder import practicals\nfrom autograder.engine.kernels import start_job\n"
+              "job = start_job(practicals.get('01-sklearn'), seed=0)\nprint(job.proc.pid, flush=True)\nos._exit(0)\n")
+    out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    worker = psutil.Process(int(out.stdout.split()[0]))
+    tree = [worker, *worker.children(recursive=True)]
+    gone, alive = psutil.wait_procs(tree, timeout=30)
+    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], [p.cmdline()[:3] for p in alive]

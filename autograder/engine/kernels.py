@@ -140,7 +140,7 @@ async def _drive(job: Path, client, preamble, times: dict) -> object:
 
     from jupyter_core.utils import ensure_async
 
-    parent = os.getppid()
+    parent = grader_pid(job)
     client.reset_execution_trackers()
     clock = time.monotonic()
 
@@ -181,6 +181,11 @@ async def _drive(job: Path, client, preamble, times: dict) -> object:
     return client.nb
 
 
+def grader_pid(job: Path) -> int:
+    """(Worker) the process that started this worker (it wrote the job folder's owner.pid)."""
+    return int((job / "owner.pid").read_text())
+
+
 def _exit_when_orphaned(parent: int) -> None:
     """(Worker) the grader that started this worker is gone (killed, its node lost): take the kernel down and exit,
     whatever the worker was doing (starting the kernel, waiting, running a cell)."""
@@ -199,7 +204,8 @@ def _worker(job: Path) -> int:
     from nbclient import NotebookClient
     from nbclient.exceptions import DeadKernelError
 
-    threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
+    # the grader's pid from the job folder, not getppid(): a grader gone before this line leaves us pid 1 as parent
+    threading.Thread(target=_exit_when_orphaned, args=(grader_pid(job),), daemon=True).start()
     settings = json.loads((job / "job.json").read_text())
     preamble = nbformat.v4.new_code_cell(settings["preamble"], metadata={"ag_role": "preamble"})
     km = AsyncKernelManager(kernel_name=KERNEL_NAME, connection_file=str(job / "runtime" / "kernel.json"))
