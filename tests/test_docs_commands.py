@@ -81,6 +81,7 @@ COMMANDS = {
     "python -O": PYTHON_FLAG,
     "./kit translations": PARSE,
     "./kit release --lang fr": PARSE,
+    "./kit release --lang fr [A...]": USAGE,
     # docs/cluster.md
     "./kit grade submitted/ --scheduler tcp://HOST:8786": PARSE,
     "./kit dask worker tcp://HOST:8786 --nworkers \"$(nproc)\" --nthreads 1": PROGRAM,
