@@ -1,5 +1,6 @@
 """The grading engine on submissions that never reach the checks: each still gets one result with a reason."""
 
+import dataclasses
 import json
 import time
 
@@ -42,6 +43,21 @@ def test_infinite_loop_times_out_with_every_check_at_zero(tmp_path):
     assert "more than 20 s of CPU time" in result.reason
     assert result.score == 0 and result.max_score == 20
     assert {c.status for c in result.checks} == {"error"}
+
+
+def test_a_runaway_cell_is_interrupted_and_the_rest_of_the_notebook_still_graded(tmp_path, monkeypatch):
+    # as nbgrader's cell timeout: one cell over the practical's CPU time per cell is stopped, the next cells run
+    monkeypatch.setitem(practicals.REGISTRY, "01-sklearn",
+                        dataclasses.replace(practicals.get("01-sklearn"), cell_cpu_s=4))
+    nb = nbformat.read(practicals.get("01-sklearn").solution_notebook(), as_version=4)
+    nb.cells.insert(3, nbformat.v4.new_code_cell("while True:  # a loop that never ends\n    pass"))
+    path = tmp_path / "01-sklearn.ipynb"
+    nbformat.write(nb, path)
+    result = grade_notebook(path)
+    assert result.status == "graded" and result.score == result.max_score, result.notes
+    assert "cell 4 was stopped: it used more than 4 s of CPU time" in " ".join(result.notes)
+    assert not any("KeyboardInterrupt" in n for n in result.notes)
+    assert 4 <= result.timings["slowest_cell_cpu_s"] < 10
 
 
 def test_memory_bomb_is_stopped(tmp_path):

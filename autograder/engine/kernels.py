@@ -24,7 +24,7 @@ from autograder import datasets
 from autograder.engine import sandbox
 from autograder.engine.artifacts import FINAL, SNAPSHOTS, take_snapshot
 from autograder.engine.assemble import KERNEL_NAME, ONLY_PLACEHOLDER, preamble_source
-from autograder.engine.limits import MALLOC_FLAGS, kill_tree, process_tree
+from autograder.engine.limits import MALLOC_FLAGS, CpuClock, kill_tree, process_tree, wall_backstop
 from autograder.practicals import Practical
 
 # Numerics flags of every kernel (results report them as they are here).
@@ -64,6 +64,7 @@ def write_kernelspec(job: Path, argv: list[str]) -> None:
     spec.mkdir(parents=True)
     (spec / "kernel.json").write_text(json.dumps({
         "argv": argv, "display_name": "Python 3 (autograder)", "language": "python",
+        "interrupt_mode": "message",   # over the control channel: a signal would stop at the sandbox's launcher
     }))
 
 
@@ -122,7 +123,13 @@ def start_job(assignment: Practical, *, seed: int, device: str = "cpu", hide=(),
             sandbox.warn_unavailable(why)
         argv = KERNEL_ARGV
     write_kernelspec(job, argv)
-    (job / "job.json").write_text(json.dumps({"ipc": sandboxed, "preamble": preamble_source(assignment, seed, device)}))
+    # a longer --timeout (a slower machine) gives each cell as much more; a limit per cell no lower than the
+    # notebook's would only race it (the notebook's is the one that applies)
+    total = timeout_s or assignment.timeout_s
+    cell_cpu_s = assignment.cell_cpu_s * max(1.0, total / assignment.timeout_s)
+    cell_cpu_s = cell_cpu_s if cell_cpu_s < total else None
+    (job / "job.json").write_text(json.dumps({"ipc": sandboxed, "preamble": preamble_source(assignment, seed, device),
+                                              "cell_cpu_s": cell_cpu_s}))
     proc = subprocess.Popen(
         [sys.executable, "-m", "autograder.engine.kernels", str(job)],
         cwd=work, env=kernel_env(job, work, device), start_new_session=True,
@@ -131,16 +138,47 @@ def start_job(assignment: Practical, *, seed: int, device: str = "cpu", hide=(),
     return Job(key, job, work, proc, sandboxed, why, user)
 
 
-async def _drive(job: Path, client, preamble, times: dict) -> object:
+async def _run_bounded(client, cell, index: int, limit_s: float) -> tuple[str, float]:
+    """Run one student cell, interrupting it (as a student's Ctrl-C would) once the kernel has used ``limit_s``
+    seconds of CPU on it, or waited the wall-clock backstop: (why it was stopped or "", its CPU seconds)."""
+    import time
+
+    from jupyter_core.utils import ensure_async
+
+    kernel = psutil.Process(client.km.provisioner.process.pid)   # the sandbox's launcher or the kernel itself
+    clock = CpuClock()
+    clock.update(process_tree(kernel))
+    clock.start()
+    run = asyncio.ensure_future(client.async_execute_cell(cell, index, execution_count=client.code_cells_executed + 1))
+    start, why, interrupted_at = time.monotonic(), "", 0.0
+    while not run.done():
+        await asyncio.wait([run], timeout=0.25)
+        if run.done():
+            break
+        used, now = clock.update(process_tree(kernel)), time.monotonic()
+        if not why and used > limit_s:
+            why = f"it used more than {limit_s:.0f} s of CPU time"
+        elif not why and now - start > wall_backstop(limit_s):
+            why = f"it ran longer than {wall_backstop(limit_s):.0f} s (wall clock)"
+        if why and now - interrupted_at > 5:   # again every 5 s: C code may only see it on its way out
+            interrupted_at = now
+            await ensure_async(client.km.interrupt_kernel())
+    run.result()
+    return why, round(clock.total, 2)
+
+
+async def _drive(job: Path, client, preamble, times: dict, stopped: dict) -> object:
     """Start the kernel, run the preamble, wait for the submission ("go"), then run its cells.
 
     ``times``: seconds spent starting the kernel, in the preamble, in the student's cells and in the grader's
-    snapshot and export cells (filled as it goes)."""
+    snapshot and export cells (filled as it goes). A student cell over the practical's CPU time per cell is
+    interrupted and the next cells run, as in nbgrader; ``stopped`` gets a line for each, by cell index."""
     import time
 
     from jupyter_core.utils import ensure_async
 
     parent = grader_pid(job)
+    cell_cpu_s = json.loads((job / "job.json").read_text()).get("cell_cpu_s")
     client.reset_execution_trackers()
     clock = time.monotonic()
 
@@ -172,7 +210,14 @@ async def _drive(job: Path, client, preamble, times: dict) -> object:
                     break
                 cell.source = cell.source.replace(ONLY_PLACEHOLDER, repr(missing))
             lap("cells_s")
-            await client.async_execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
+            if role is None and cell_cpu_s:
+                why, used = await _run_bounded(client, cell, index, cell_cpu_s)
+                times["slowest_cell_cpu_s"] = max(times.get("slowest_cell_cpu_s", 0.0), used)
+                if why:
+                    stopped[index] = (f"cell {cell.metadata['ag_index'] + 1} was stopped: {why} (no cell of this "
+                                   f"notebook needs that much); the cells after it still ran")
+            else:
+                await client.async_execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
             if role == "snapshot":
                 take_snapshot(job, cell.metadata["ag_out"], cell.metadata["ag_question"])
             elif role == "export":
@@ -216,9 +261,10 @@ def _worker(job: Path) -> int:
                             allow_errors=True, timeout=None, startup_timeout=120, record_timing=False,
                             resources={"metadata": {"path": os.getcwd()}})
     outcome: dict = {"error": "", "cell_errors": [], "times": {}}
+    stopped: dict[int, str] = {}
     nb = None
     try:
-        nb = asyncio.run(_drive(job, client, preamble, outcome["times"]))
+        nb = asyncio.run(_drive(job, client, preamble, outcome["times"], stopped))
         if nb is None:
             return 0
     except DeadKernelError:
@@ -226,15 +272,16 @@ def _worker(job: Path) -> int:
     except Exception as e:  # nbclient/kernel failures are results too
         outcome["error"] = f"the notebook could not be executed: {type(e).__name__}: {str(e)[:300]}"
     nb = client.nb
-    for cell in nb.cells:
+    for index, cell in enumerate(nb.cells):
         for out in cell.get("outputs", []):
-            if out.get("output_type") == "error":
+            if out.get("output_type") == "error" and index not in stopped:
                 role = cell.metadata.get("ag_role")
                 where = f"cell {cell.metadata['ag_index'] + 1}" if role is None else f"the grader's {role} cell"
                 lines = [ln.strip() for ln in str(out.get("evalue", "")).splitlines() if ln.strip()]
                 if lines and lines[0] == "in user code:":
                     lines = lines[-1:]
                 outcome["cell_errors"].append(f"{where} raised {out.get('ename')}" + (f": {lines[0][:200]}" if lines else ""))
+    outcome["cell_errors"] = list(stopped.values()) + outcome["cell_errors"]
     nbformat.write(nb, job / "executed.ipynb")
     (job / "outcome.json").write_text(json.dumps(outcome))
     return 0

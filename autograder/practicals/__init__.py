@@ -28,6 +28,7 @@ class Practical:
     tensorflow: bool = True   # the grader seeds TF and enables op determinism only where it is used
     timeout_s: int = 300      # CPU seconds for the whole notebook
     memory_mb: int = 4096     # resident memory of the kernel and its children
+    cell_cpu_s: int = 60      # CPU seconds for one student cell: over it, the cell is interrupted (as in nbgrader)
     datasets: tuple[str, ...] = ()  # names of autograder.datasets providers, bound read-only into the kernel
 
     @property
@@ -59,7 +60,7 @@ class Practical:
 
 def _read(folder: Path) -> Practical:
     declared = tomllib.loads((folder / DECLARATION).read_text())
-    unknown = set(declared) - {"name", "tensorflow", "timeout_s", "memory_mb", "datasets"}
+    unknown = set(declared) - {"name", "tensorflow", "timeout_s", "memory_mb", "cell_cpu_s", "datasets"}
     if unknown:
         raise ValueError(f"{folder / DECLARATION}: unknown keys {sorted(unknown)}")
     declared["datasets"] = tuple(declared.get("datasets", ()))
