@@ -315,18 +315,42 @@ def _tree_rss_mb(proc) -> float:
     return rss_mb(process_tree(proc))
 
 
+def _tree_pss_mb(proc) -> tuple[float, dict[str, float]]:
+    """PSS of a process and its descendants (each shared page split between the processes that map it: a
+    library both TensorFlow processes of a worker map counts once, not twice), total and per process."""
+    import psutil
+
+    from autograder.engine.limits import process_tree
+
+    per: dict[str, float] = {}
+    for p in process_tree(proc):
+        try:
+            m = p.memory_full_info()
+            mb = (m.pss if hasattr(m, "pss") else m.rss) / 2**20
+            per[f"{p.pid} {' '.join(p.cmdline()[1:4])[:60]}"] = round(mb, 1)
+        except psutil.Error:
+            pass
+    return sum(per.values()), per
+
+
 def _grade_key(name: str) -> dict:
-    """Grade one answer key in this worker, sampling the RSS of the worker's whole process tree meanwhile."""
+    """Grade one answer key in this worker, sampling the memory of the worker's whole process tree meanwhile."""
     import threading
 
     import psutil
 
     a = practicals.get(name)
-    me, peak, done = psutil.Process(), [0.0], threading.Event()
+    me, peak, pss, done = psutil.Process(), [0.0], [0.0, {}], threading.Event()
 
     def sample():
+        ticks = 0
         while not done.is_set():
             peak[0] = max(peak[0], _tree_rss_mb(me))
+            if ticks % 3 == 0:   # smaps_rollup costs more than RSS: every 0.3 s
+                total, per = _tree_pss_mb(me)
+                if total > pss[0]:
+                    pss[:] = [total, per]
+            ticks += 1
             done.wait(0.1)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -340,22 +364,44 @@ def _grade_key(name: str) -> dict:
     return {"name": name, "status": r.status, "score": r.score, "max": r.max_score,
             "wall_s": round(time.monotonic() - t0, 2), "kernel_peak_mb": r.environment.get("peak_rss_mb", 0.0),
             "worker_peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1), "pid": os.getpid(),
-            "tree_peak_mb": round(peak[0], 1),
+            "tree_peak_mb": round(peak[0], 1), "tree_pss_peak_mb": round(pss[0], 1), "pss_at_peak": pss[1],
             "notes": list(r.notes) + ([r.reason] if r.reason else [])}
+
+
+def _available_mb() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def part_c(workers: int, keys: list[str] | None = None) -> dict:
     names = [n for n, a in practicals.REGISTRY.items() if a.solution_notebook(REPO).is_file()
              and (not keys or n in keys)]
     log(f"(c) answer keys: {', '.join(names)} with {workers} worker(s)")
+    import threading
+
+    before, low, done = _available_mb(), [_available_mb()], threading.Event()
+
+    def watch():   # the machine's own view: how far its available memory fell while the workers graded
+        while not done.is_set():
+            low[0] = min(low[0], _available_mb())
+            done.wait(0.2)
+
+    threading.Thread(target=watch, daemon=True).start()
     t0 = time.monotonic()
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        rows = list(pool.map(_grade_key, names))
+    try:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            rows = list(pool.map(_grade_key, names))
+    finally:
+        done.set()
     wall = time.monotonic() - t0
-    # per worker: the peak RSS of its whole process tree (the grading process, the execution worker, the kernel),
-    # sampled every 0.1 s while it graded
+    # per worker: the peak RSS and the peak PSS of its whole process tree (grading process, check worker,
+    # execution worker, kernel), sampled while it graded
     peak = max((r["tree_peak_mb"] for r in rows), default=0.0)
-    return {"names": names, "workers": workers, "wall_s": wall, "rows": rows, "peak_per_worker_mb": peak}
+    pss = max((r["tree_pss_peak_mb"] for r in rows), default=0.0)
+    return {"names": names, "workers": workers, "wall_s": wall, "rows": rows, "peak_per_worker_mb": peak,
+            "pss_per_worker_mb": pss, "machine_used_mb": round(before - low[0], 1)}
 
 
 # -- report -------------------------------------------------------------------------------------------
@@ -392,12 +438,14 @@ def render(results: dict, meta: dict) -> str:
                      f"{x['nbgrader_s']:.1f} s / {x['kit_s']:.1f} s = **{x['speedup']:.2f}x** | >= {goal}x | "
                      f"{verdict(x['speedup'] >= goal)} |")
     if c:
-        gb = c["peak_per_worker_mb"] / 1024
+        gb, pss = c["peak_per_worker_mb"] / 1024, c["pss_per_worker_mb"] / 1024
         lines.append(f"| (c) answer keys ({len(c['names'])}: {', '.join(c['names'])}), {c['workers']} workers | "
-                     f"{c['wall_s']:.1f} s, peak **{gb:.2f} GB** per worker | <= 2 GB per worker | "
+                     f"{c['wall_s']:.1f} s, peak per worker: **{pss:.2f} GB** PSS ({gb:.2f} GB summing RSS, which "
+                     f"counts shared libraries once per process); the machine's available memory fell "
+                     f"{c['machine_used_mb'] / 1024:.2f} GB for {c['workers']} workers | <= 2 GB per worker | "
                      + ("**invalid: an answer key was not fully graded** |"
                         if any(r["status"] != "graded" or r["score"] != r["max"] for r in c["rows"])
-                        else f"{verdict(gb <= 2)} |"))
+                        else f"{verdict(pss <= 2)} |"))
     if a:
         lines += ["", "## (a) overhead of grading one notebook", "",
                   "Both in the benchmark's process after one warm-up run each (the grader has TensorFlow imported, as "
@@ -432,15 +480,22 @@ def render(results: dict, meta: dict) -> str:
                       "verdicts."]
     if c:
         lines += ["", "## (c) the answer-key set", "",
-                  "| answer key | status | score | wall (s) | worker tree peak (MB) | kernel tree peak (MB) | "
-                  "grading process peak (MB) |", "|---|---|---|---|---|---|---|"]
+                  "| answer key | status | score | wall (s) | worker tree peak, PSS (MB) | worker tree peak, RSS "
+                  "summed (MB) | kernel tree peak (MB) | grading process peak (MB) |",
+                  "|---|---|---|---|---|---|---|---|"]
         for r in c["rows"]:
             lines.append(f"| {r['name']} | {r['status']} | {r['score']:g}/{r['max']:g} | {r['wall_s']:.1f} | "
-                         f"{r['tree_peak_mb']:.0f} | {r['kernel_peak_mb']:.0f} | {r['worker_peak_mb']:.0f} |")
-        lines += ["", "Worker tree peak: the RSS of the grading worker's whole process tree (grading process, "
-                      "execution worker, kernel), sampled every 0.1 s while it graded that key; the per-worker peak "
-                      "above is the largest. Kernel tree peak is the kit's own measure (environment.peak_rss_mb); "
-                      "the grading process peak is its ru_maxrss so far (it grows across the keys it graded)."]
+                         f"{r['tree_pss_peak_mb']:.0f} | {r['tree_peak_mb']:.0f} | {r['kernel_peak_mb']:.0f} | "
+                         f"{r['worker_peak_mb']:.0f} |")
+        lines += ["", "Worker tree peak: the memory of the grading worker's whole process tree (grading process, "
+                      "check worker, execution worker, kernel) at its highest while it graded that key: PSS sampled "
+                      "every 0.3 s (a page shared by several processes, such as TensorFlow's libraries mapped by "
+                      "both the kernel and the check worker, is split between them), RSS summed every 0.1 s (each "
+                      "process counts every page it maps). Kernel tree peak is the kit's own measure "
+                      "(environment.peak_rss_mb, RSS); the grading process peak is its ru_maxrss so far.", "",
+                      "Where the bytes were at each key's PSS peak (MB per process):", ""]
+        for r in c["rows"]:
+            lines.append(f"- {r['name']}: " + "; ".join(f"`{k}` {v:.0f}" for k, v in r["pss_at_peak"].items()))
         notes = sorted({n for r in c["rows"] for n in r["notes"]})
         if notes:
             lines += ["", "Notes from the grader: " + "; ".join(notes)]
