@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import os
 import time
 
 import nbformat
@@ -201,3 +202,21 @@ def test_a_worker_orphaned_before_it_started_goes_away(tmp_path):
     tree = [worker, *worker.children(recursive=True)]
     gone, alive = psutil.wait_procs(tree, timeout=30)
     assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], [p.cmdline()[:3] for p in alive]
+
+
+def test_the_preamble_imports_tensorflow_without_scikit_learn_yet_the_notebook_can_import_it():
+    # Keras' scikit-learn wrappers would import it at start-up (1-2 s, 60 MB); a student's import still works
+    import subprocess
+    import sys
+
+    from autograder.engine.assemble import preamble_source
+
+    probe = (preamble_source(practicals.get("03-mlp"), 1234, "cpu") + "\n"
+             "import sys\nprint('before', 'sklearn' in sys.modules)\n"
+             "from sklearn.linear_model import LinearRegression\nimport tensorflow as tf\n"
+             "print('after', LinearRegression().fit([[0.0], [1.0]], [1.0, 3.0]).coef_[0].round(3), "
+             "tf.keras.__name__.startswith('keras'))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["before", "False", "after", "2.0", "True"], out.stdout
