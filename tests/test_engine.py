@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import tempfile
 import time
 
 import nbformat
@@ -220,3 +221,12 @@ def test_the_preamble_imports_tensorflow_without_scikit_learn_yet_the_notebook_c
                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["before", "False", "after", "2.0", "True"], out.stdout
+
+
+def test_a_deep_temporary_folder_does_not_break_the_kernels_sockets(tmp_path, monkeypatch):
+    # a unix socket's path must fit in 107 bytes: the sandboxed kernel's are relative to its folder
+    deep = tmp_path / ("d" * 90) / ("e" * 40)
+    deep.mkdir(parents=True)
+    monkeypatch.setattr(tempfile, "tempdir", str(deep))
+    result = grade_notebook(practicals.get("01-sklearn").solution_notebook())
+    assert result.status == "graded" and result.score == result.max_score, result.reason

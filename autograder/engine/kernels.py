@@ -256,7 +256,9 @@ def _worker(job: Path) -> int:
     km = AsyncKernelManager(kernel_name=KERNEL_NAME, connection_file=str(job / "runtime" / "kernel.json"))
     if settings["ipc"]:  # the sandboxed kernel has no network, not even loopback: talk over unix sockets
         km.transport = "ipc"
-        km.ip = str(job / "runtime" / "kernel")
+        # relative to the folder both this worker and the kernel run in: a socket's path must fit in 107 bytes,
+        # which a deep TMPDIR or --keep folder would pass
+        km.ip = os.path.relpath(job / "runtime" / "kernel")
     client = NotebookClient(nbformat.v4.new_notebook(cells=[preamble]), km=km, kernel_name=KERNEL_NAME,
                             allow_errors=True, timeout=None, startup_timeout=120, record_timing=False,
                             resources={"metadata": {"path": os.getcwd()}})
