@@ -46,11 +46,15 @@ class WorkerRefused(RuntimeError):
 
 
 def kit_fingerprint() -> str:
-    """A hash of the kit's code, checks and thresholds: a worker must grade with the same kit as the client."""
+    """A hash of the kit's code, checks, thresholds and messages, and of the notebooks' helper module (dl4img,
+    which kernels import and the data paths come from): a worker must grade with the same kit as the client."""
+    import dl4img
+
     h = hashlib.sha256()
     for p in sorted(KIT.rglob("*")):
-        if p.suffix in (".py", ".toml", ".json") and "__pycache__" not in p.parts:
+        if p.suffix in (".py", ".toml", ".json", ".po") and "__pycache__" not in p.parts:
             h.update(str(p.relative_to(KIT)).encode() + b"\0" + p.read_bytes() + b"\0")
+    h.update(b"dl4img.py\0" + Path(dl4img.__file__).read_bytes())
     return h.hexdigest()[:16]
 
 

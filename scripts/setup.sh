@@ -23,7 +23,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "setup: creating .venv with the pinned dependencies (about a minute)"
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
   .venv/bin/python -m pip install -q --disable-pip-version-check -e . 2>&1 | grep -v "^WARNING: Location" || true
-  .venv/bin/python -c "import autograder, tensorflow, sklearn, nbgrader" 
+  .venv/bin/python -c "import autograder, dl4img, tensorflow, sklearn, nbgrader"
   echo "$want" > "$stamp"
 fi
 .venv/bin/autograder data >/dev/null || echo "setup: Fashion-MNIST is not available; practicals 03-05 need it (see README)" >&2

@@ -166,6 +166,16 @@ def test_a_class_on_two_workers_one_killed_matches_the_local_batch(tmp_path):
     assert again.returncode == 0 and "0 graded now" in again.stdout, again.stdout + again.stderr
 
 
+def test_the_fingerprint_covers_the_notebooks_helper_module(tmp_path, monkeypatch):
+    import dl4img
+
+    before = kit_fingerprint()
+    other = tmp_path / "dl4img.py"   # a worker with another copy of the helper kernels import
+    other.write_text(Path(dl4img.__file__).read_text() + "\nFASHION_CLASSES = ()\n")
+    monkeypatch.setattr(dl4img, "__file__", str(other))
+    assert kit_fingerprint() != before
+
+
 def test_the_plugin_refuses_a_worker_that_cannot_grade(tmp_path, monkeypatch):
     assert requirements_missing(1, kit_fingerprint()) == []
     monkeypatch.setattr(datasets, "FASHION", dataclasses.replace(datasets.FASHION, offline_dirs=()))
