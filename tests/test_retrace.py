@@ -63,6 +63,8 @@ STYLES = {   # correct answers in other styles (as in tests/test_p02_graphs.py)
     "matmul-operator": [("return tf.reduce_sum(w * x, axis=1) + b",
                          "return tf.squeeze(x @ tf.reshape(w, [-1, 1]), axis=1) + b"),
                         (SUM, "r = y - predict(x)\n    return tf.squeeze(r[None, :] @ r[:, None])")],
+    # Keras is loaded on first use in the clean process (TensorFlow imports there without it)
+    "keras-ops": [(SUM, "return tf.reduce_sum(tf.keras.ops.square(y - predict(x)))")],
 }
 
 
