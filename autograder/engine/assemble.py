@@ -31,17 +31,16 @@ def preamble_source(assignment: Practical, seed: int, device: str) -> str:
         f"_ag_random.seed({seed}); _ag_np.random.seed({seed})",
     ]
     if assignment.tensorflow:
-        # Keras imports scikit-learn at start-up for its wrappers alone (1-2 s of CPU, 60 MB): not here; the
-        # notebook's own `import sklearn` still works (only Keras' scikit-learn wrappers go without it)
+        # inlined, as the exporters are (the kernel imports nothing of the kit): scikit-learn stays out of
+        # TensorFlow's import; the notebook's own `import sklearn` still works (Keras' wrappers go without it)
+        from autograder.engine.in_kernel import import_tensorflow
+
         lines += [
-            "import sys as _ag_sys",
-            "_ag_block = 'sklearn' not in _ag_sys.modules",
-            "if _ag_block: _ag_sys.modules['sklearn'] = None",
-            "import tensorflow as _ag_tf",
-            "if _ag_block and _ag_sys.modules.get('sklearn', 0) is None: del _ag_sys.modules['sklearn']",
+            inspect.getsource(import_tensorflow).replace("def import_tensorflow", "def _ag_import_tensorflow"),
+            "_ag_tf = _ag_import_tensorflow()",
             f"_ag_tf.keras.utils.set_random_seed({seed})",
             "_ag_tf.config.experimental.enable_op_determinism()",
-            "del _ag_tf, _ag_sys, _ag_block",
+            "del _ag_tf, _ag_import_tensorflow",
         ]
     lines.append("del _ag_random, _ag_np")
     return "\n".join(lines)

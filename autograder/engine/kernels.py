@@ -167,18 +167,18 @@ async def _run_bounded(client, cell, index: int, limit_s: float) -> tuple[str, f
     return why, round(clock.total, 2)
 
 
-async def _drive(job: Path, client, preamble, times: dict, stopped: dict) -> object:
+async def _drive(job: Path, client, preamble, cell_cpu_s: float | None, times: dict, stopped: dict) -> object:
     """Start the kernel, run the preamble, wait for the submission ("go"), then run its cells.
 
     ``times``: seconds spent starting the kernel, in the preamble, in the student's cells and in the grader's
     snapshot and export cells (filled as it goes). A student cell over the practical's CPU time per cell is
-    interrupted and the next cells run, as in nbgrader; ``stopped`` gets a line for each, by cell index."""
+    interrupted (``cell_cpu_s``, None: no limit per cell) and the next cells run, as in nbgrader; ``stopped``
+    gets a line for each, by cell index."""
     import time
 
     from jupyter_core.utils import ensure_async
 
     parent = grader_pid(job)
-    cell_cpu_s = json.loads((job / "job.json").read_text()).get("cell_cpu_s")
     client.reset_execution_trackers()
     clock = time.monotonic()
 
@@ -266,7 +266,7 @@ def _worker(job: Path) -> int:
     stopped: dict[int, str] = {}
     nb = None
     try:
-        nb = asyncio.run(_drive(job, client, preamble, outcome["times"], stopped))
+        nb = asyncio.run(_drive(job, client, preamble, settings["cell_cpu_s"], outcome["times"], stopped))
         if nb is None:
             return 0
     except DeadKernelError:

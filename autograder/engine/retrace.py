@@ -458,16 +458,10 @@ def _child(spec_path: str) -> None:
 
     import math
 
-    # TensorFlow's import loads Keras (1 s of CPU, 50 MB), and Keras scikit-learn (1.7 s) for a wrapper no trace
-    # uses: neither while it imports; `tf.keras` still loads Keras on first use, in a student's function too
-    sys.modules.setdefault("sklearn", None)
-    keras_blocked = "keras" not in sys.modules
-    if keras_blocked:
-        sys.modules["keras"] = None
-    import tensorflow as tf
+    from autograder.engine.in_kernel import import_tensorflow
 
-    if keras_blocked and sys.modules.get("keras", 0) is None:
-        del sys.modules["keras"]
+    sys.modules.setdefault("sklearn", None)   # no trace uses it (Keras loads it for its wrappers alone)
+    tf = import_tensorflow(leave_out=("keras",))   # `tf.keras` still loads Keras on first use, in student code too
 
     refs = _References(tf)
     modules = {"numpy": np, "tensorflow": tf, "math": math}
