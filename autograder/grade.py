@@ -156,13 +156,13 @@ def grade_notebook(path: str | Path, *, device: str = "cpu", seed: int = DEFAULT
     retracer = retrace.Retracer(assignment, nb, sandboxed=sandbox.available()[0])
     options = dict(seed=seed, device=device, timeout_s=timeout_s, memory_mb=memory_mb, hide=hidden_from_kernel(path))
     prepare_s = time.monotonic() - t0
-    run = execute(nb, assignment, hidden, pool=pool, **options)
+    run = execute(nb, assignment, hidden, pool=pool, on_start=retracer.start, **options)
     first = None
     if run.wall_timeout and run.host_saturated:  # the host, not the notebook, was slow: once more
         first = run
         if run.job is not None and not keep_jobs:
             shutil.rmtree(run.job, ignore_errors=True)
-        run = execute(nb, assignment, hidden, pool=pool, **options)
+        run = execute(nb, assignment, hidden, pool=pool, on_start=retracer.start, **options)
     result = SubmissionResult(assignment=assignment.name, submission=str(path), student=student,
                               status="graded", environment=env, notes=hygiene_notes + run.notes + run.cell_errors)
     if run.status != "ok":
@@ -190,7 +190,7 @@ def grade_notebook(path: str | Path, *, device: str = "cpu", seed: int = DEFAULT
     result.timings["checks_s"] = round(time.monotonic() - t1, 2)
     result.timings.update(execute_s=run.wall_s, cpu_s=run.cpu_s, total_s=round(time.monotonic() - t0, 2),
                           warm_kernel=run.warm, prepare_s=round(prepare_s, 2),
-                          retrace_wait_s=round(t1 - t_retrace, 2), **run.steps)
+                          retrace_wait_s=round(t1 - t_retrace, 2), **retracer.how, **run.steps)
     if first is not None:
         result.timings.update(first_execute_s=first.wall_s, first_cpu_s=first.cpu_s)
         result.notes.append(f"the first run hit the wall-clock limit after {first.wall_s:.0f} s ({first.cpu_s:.0f} s "

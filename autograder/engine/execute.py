@@ -48,17 +48,20 @@ class Execution:
 def execute(nb, assignment: Practical, hidden: dict | None = None, *, seed: int = DEFAULT_SEED,
             device: str = "cpu", timeout_s: float | None = None, memory_mb: float | None = None,
             keep: Path | None = None, hide: list[Path] = (), isolate: bool = True,
-            disk_mb: float = DISK_MB, pool: KernelPool | None = None) -> Execution:
+            disk_mb: float = DISK_MB, pool: KernelPool | None = None, on_start=None) -> Execution:
     """Run the notebook ``nb`` (validated, normalised) for ``assignment``; never raises for student faults.
 
     ``hide``: folders the kernel must not see (the course, other submissions, the grader's outputs).
     ``pool``: take a warm kernel from it, and when done leave it the kernel for the next submission of the
     same assignment, so a batch never waits for kernel start-up and heavy imports.
+    ``on_start``: called with the kernel's ``Job`` before it gets the submission (the re-trace pairs with it).
     """
     options = dict(seed=seed, device=device, hide=hide, keep=keep, isolate=isolate, timeout_s=timeout_s)
     job = pool.take(job_key(assignment, seed, device, hide, keep, isolate)) if pool is not None else None
     warm = job is not None
     job = job or start_job(assignment, **options)
+    if on_start is not None:
+        on_start(job)
     execution = run_job(job, nb, assignment, hidden, timeout_s=timeout_s or assignment.timeout_s,
                         memory_mb=memory_mb or assignment.memory_mb, disk_mb=disk_mb)
     execution.warm = warm

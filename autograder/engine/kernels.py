@@ -57,6 +57,8 @@ def kernel_env(job: Path, work: Path, device: str) -> dict:
 
 
 KERNEL_ARGV = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+TWIN_ARGV = [sys.executable, "-m", "autograder.engine.twin", "-f", "{connection_file}"]   # engine/twin.py
+TWIN_WAIT_S = 60   # at most this long after the last cell for the twin's re-trace (else a fresh process does it)
 
 
 def write_kernelspec(job: Path, argv: list[str]) -> None:
@@ -79,6 +81,7 @@ class Job:
     sandboxed: bool
     why: str
     user: object = None   # sandbox.KernelUser: the kernel's own user id, held until the kernel is gone
+    twin: bool = False    # the kernel forked a twin for the clean re-trace (engine/twin.py)
 
     def discard(self) -> None:
         kill_tree(process_tree(psutil.Process(self.proc.pid)) if self.proc.poll() is None else [])
@@ -112,11 +115,18 @@ def start_job(assignment: Practical, *, seed: int, device: str = "cpu", hide=(),
     for name in assignment.datasets:  # read-only binds in the sandbox, symlinks outside it
         datasets.get(name).provide(work / ".keras", binds=data_binds if sandboxed else None)
     user = None
+    # a practical with a clean re-trace: the kernel forks it a twin after importing TensorFlow (root graders,
+    # which give the kernel a user id of its own; elsewhere the re-trace runs in a fresh process)
+    twin = sandboxed and os.geteuid() == 0 and (assignment.folder / "retrace.py").is_file()
     if sandboxed:
         limit = int((timeout_s or assignment.timeout_s) * 4) + 60
         user = sandbox.claim_user()
-        argv = sandbox.kernel_command(KERNEL_ARGV, work=work, runtime=runtime, hide=list(hide), data_binds=data_binds,
-                                      limits=sandbox.Limits(cpu_s=limit, uid=user.uid), device=device)
+        if twin:
+            for name in ("twin-in", "twin-out"):
+                os.mkfifo(job / name, 0o600)
+        argv = sandbox.kernel_command(TWIN_ARGV if twin else KERNEL_ARGV, work=work, runtime=runtime,
+                                      hide=list(hide), data_binds=data_binds, device=device,
+                                      limits=sandbox.Limits(cpu_s=limit, uid=user.uid, twin=str(job) if twin else ""))
         sandbox.prepare(job, work, runtime, uid=user.uid)
     else:
         if isolate:
@@ -135,7 +145,7 @@ def start_job(assignment: Practical, *, seed: int, device: str = "cpu", hide=(),
         cwd=work, env=kernel_env(job, work, device), start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=open(job / "worker.log", "wb"),
     )
-    return Job(key, job, work, proc, sandboxed, why, user)
+    return Job(key, job, work, proc, sandboxed, why, user, twin)
 
 
 async def _run_bounded(client, cell, index: int, limit_s: float) -> tuple[str, float]:
@@ -223,6 +233,12 @@ async def _drive(job: Path, client, preamble, cell_cpu_s: float | None, times: d
             elif role == "export":
                 take_snapshot(job, cell.metadata["ag_out"], FINAL)
             lap("export_s" if role in ("snapshot", "export") else "cells_s")
+        # the kernel's twin re-traces beside the cells: shutting the kernel down would stop it too
+        while (job / "twin-wanted").exists() and not (job / "twin-done").exists() and time.monotonic() - clock < TWIN_WAIT_S:
+            if os.getppid() != parent:
+                return None
+            await asyncio.sleep(0.02)
+        lap("twin_wait_s")
     return client.nb
 
 

@@ -21,6 +21,10 @@ artifacts of the question snapshots:
   once all student code has run; it runs sandboxed like a kernel (allow-list view, its own user id, rlimits)
   under CPU, wall-clock and memory limits, so a function that traces forever cannot hang the grader.
 
+Under a root grader the fresh interpreter is the kernel's twin (``twin.py``): forked from the kernel's start-up
+after TensorFlow's import, before any student code, it saves that import (3 s of CPU per submission); a twin
+that gives no answer leaves the re-trace to a fresh process, as above.
+
 A failure (syntax error, missing function, a broken rule, an error while tracing, a limit) writes no file for
 the artifact and records ``{name: reason}`` in the snapshot's ``_errors.json``: the checks then say
 "computing `total_error_graph` failed: ..." as they do for errors of the kernel-side exporter.
@@ -223,7 +227,7 @@ def _run_child(assignment: str, jobs: list[dict], given: dict, *, sandboxed: boo
     nonce = secrets.token_hex(16)
     spec = work / "spec.json"
     np.savez(work / "given.npz", **{k: np.asarray(v) for k, v in given.items()})
-    spec.write_text(json.dumps({"assignment": assignment, "nonce": nonce, "jobs": jobs,
+    spec.write_text(json.dumps({"assignment": assignment, "nonce": nonce, "jobs": jobs, "cpu_s": cpu_s,
                                 "given": str(work / "given.npz")}))
     argv = [sys.executable, "-m", "autograder.engine.retrace", "-f", str(spec)]
     user = None
@@ -281,6 +285,79 @@ def _run_child(assignment: str, jobs: list[dict], given: dict, *, sandboxed: boo
         shutil.rmtree(job, ignore_errors=True)
 
 
+def _run_twin(folder: Path, assignment: str, jobs: list[dict], given: dict, *, cpu_s: float,
+              alive=lambda: True) -> tuple[dict | None, str]:
+    """Ask the kernel's twin (engine/twin.py) of the job ``folder``: (its result, "") or (None, why not).
+
+    The pipes were opened by the sandbox's launcher; a twin that is gone, silent past the wall-clock limit, or
+    that answers without the nonce gives None, and the caller re-traces in a fresh process instead.
+    """
+    try:
+        return _ask_twin(folder, assignment, jobs, given, cpu_s=cpu_s, alive=alive)
+    finally:
+        (folder / "twin-done").touch()   # the execution worker may now shut the kernel (and its twin) down
+
+
+def _ask_twin(folder: Path, assignment: str, jobs: list[dict], given: dict, *, cpu_s: float,
+              alive) -> tuple[dict | None, str]:
+    import io
+    import select
+
+    from autograder.engine import twin
+    from autograder.engine.limits import wall_backstop
+
+    deadline = time.monotonic() + wall_backstop(cpu_s)
+    while not (folder / "ready").exists():   # the twin is forked before the kernel starts, the preamble after
+        if time.monotonic() > deadline or not alive():
+            return None, "the kernel did not start"
+        time.sleep(0.02)
+    nonce = secrets.token_hex(16)
+    npz = io.BytesIO()
+    np.savez(npz, **{k: np.asarray(v) for k, v in given.items()})
+    spec = json.dumps({"assignment": assignment, "nonce": nonce, "jobs": jobs, "cpu_s": cpu_s}).encode()
+    pending = memoryview(twin.HEADER.pack(len(spec)) + spec + twin.HEADER.pack(npz.tell()) + npz.getvalue())
+    try:
+        out = os.open(folder / "twin-out", os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as e:
+        return None, f"no twin ({e.strerror})"
+    inp = None
+    try:
+        try:
+            inp = os.open(folder / "twin-in", os.O_WRONLY | os.O_NONBLOCK)   # ENXIO: nobody holds its other end
+        except OSError as e:
+            return None, f"no twin ({e.strerror})"
+        data = bytearray()
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None, "the twin did not answer in time"
+            readable, writable, _ = select.select([out], [inp] if inp is not None else [], [], min(left, 1.0))
+            if writable:
+                pending = pending[os.write(inp, pending[:1 << 16]):]
+                if not pending:
+                    os.close(inp)
+                    inp = None
+            if readable:
+                chunk = os.read(out, 1 << 20)
+                if not chunk:
+                    return None, "the twin stopped before answering"
+                data += chunk
+                if len(data) > MAX_RESULT_MB * 2**20:
+                    return {"failed": f"re-tracing wrote more than {MAX_RESULT_MB} MB"}, ""
+                if len(data) >= twin.HEADER.size and len(data) >= twin.HEADER.size + twin.HEADER.unpack(
+                        bytes(data[:twin.HEADER.size]))[0]:
+                    break
+        line = bytes(data[twin.HEADER.size:]).rstrip(b"\n")
+        marker = nonce.encode() + b" "
+        if not line.startswith(marker):
+            return None, "the twin's answer lacked its nonce"
+        return json.loads(line[len(marker):]), ""
+    finally:
+        for fd in (inp, out):
+            if fd is not None:
+                os.close(fd)
+
+
 def _jobs(assignment: str, nb, questions: dict[str, bool]) -> tuple[list[dict], dict[str, dict[str, str]]]:
     """The clean process's jobs for ``questions`` (question -> take every cell, e.g. a final snapshot), and the
     errors known before running anything (refused definitions)."""
@@ -294,10 +371,20 @@ def _jobs(assignment: str, nb, questions: dict[str, bool]) -> tuple[list[dict], 
 
 
 def _outcome(assignment: str, nb, questions: dict[str, bool], *, sandboxed: bool, cpu_s: float = CPU_S,
-             memory_mb: float = MEMORY_MB) -> dict[str, tuple[dict[str, bytes], dict[str, str]]]:
-    """question -> (files: name+suffix -> bytes, errors: name -> reason), for the structural artifacts."""
+             memory_mb: float = MEMORY_MB, job=None, how: dict | None = None
+             ) -> dict[str, tuple[dict[str, bytes], dict[str, str]]]:
+    """question -> (files: name+suffix -> bytes, errors: name -> reason), for the structural artifacts.
+
+    ``job``: a started kernel (kernels.Job) whose twin traces, if it has one; ``how`` gets how it was done."""
     jobs, _ = _jobs(assignment, nb, questions)
-    result = _run_child(assignment, jobs, tracer(assignment).given(), sandboxed=sandboxed, cpu_s=cpu_s, memory_mb=memory_mb)
+    given = tracer(assignment).given()
+    result, why = None, "no twin"
+    if job is not None and getattr(job, "twin", False):
+        result, why = _run_twin(job.folder, assignment, jobs, given, cpu_s=cpu_s, alive=lambda: job.proc.poll() is None)
+    if how is not None:
+        how["retrace"] = "twin" if result is not None else f"process ({why})"
+    if result is None:
+        result = _run_child(assignment, jobs, given, sandboxed=sandboxed, cpu_s=cpu_s, memory_mb=memory_mb)
     outcome = {}
     for q in questions:
         table = structures(assignment)[q]
@@ -398,36 +485,45 @@ def _replace(name: str, outcome: dict, snapshots: dict) -> list[str]:
 
 
 class Retracer:
-    """A re-trace started when grading starts: it depends only on the notebook, so it runs while the kernel does.
+    """A re-trace started with the submission's kernel: it depends only on the notebook, so it runs while the
+    kernel does, in the kernel's twin when it has one (engine/twin.py), else in a fresh process.
 
     It assumes each question is snapshot at its check cell; ``apply`` redoes, after the kernel, any question
     whose snapshot came from the final export cell instead (it then takes every cell).
     """
 
     def __init__(self, assignment, nb, sandboxed: bool):
-        import threading
-
         self.name = getattr(assignment, "name", assignment)
         self.nb, self.sandboxed = nb, sandboxed
         self.table = structures(self.name)
         self.outcome: dict = {}
+        self.how: dict = {}
         self.thread = None
-        if self.table:
-            questions = {q: False for q in self.table}
-            self.thread = threading.Thread(target=self._run, args=(questions,), daemon=True)
-            self.thread.start()
 
-    def _run(self, questions) -> None:
+    def start(self, job=None) -> None:
+        """Begin (once), with the kernel ``job`` about to run the submission (None: no kernel to pair with)."""
+        import threading
+
+        if self.thread is not None or not self.table:
+            return
+        if job is not None and getattr(job, "twin", False):
+            (job.folder / "twin-wanted").touch()   # before the kernel runs: it waits for the twin's answer
+        questions = {q: False for q in self.table}
+        self.thread = threading.Thread(target=self._run, args=(questions, job), daemon=True)
+        self.thread.start()
+
+    def _run(self, questions, job) -> None:
         try:
-            self.outcome = _outcome(self.name, self.nb, questions, sandboxed=self.sandboxed)
+            self.outcome = _outcome(self.name, self.nb, questions, sandboxed=self.sandboxed, job=job, how=self.how)
         except Exception as e:  # the grader's own failure: every structure of these questions is missing
             self.outcome = {q: ({}, {n: f"the clean re-trace failed: {type(e).__name__}: {str(e)[:200]}"
                                      for n in self.table[q]}) for q in questions}
 
     def apply(self, snapshots: dict) -> list[str]:
         """Wait for the re-trace and overwrite the structural artifacts of ``snapshots``; return notes."""
-        if self.thread is None:
+        if not self.table:
             return []
+        self.start()
         self.thread.join()
         final = {q: True for q in self.table if q in snapshots and Path(snapshots[q]).name == FINAL}
         outcome = dict(self.outcome)
@@ -441,7 +537,6 @@ class Retracer:
 def _child(spec_path: str) -> None:
     """Run the kept definitions of each job in a fresh namespace and trace them; print the result at the end."""
     import io
-    import linecache
 
     with open(spec_path) as f:
         spec = json.load(f)
@@ -451,18 +546,42 @@ def _child(spec_path: str) -> None:
             os.unlink(p)   # the nonce and the paths are gone before any student code runs
         except OSError:
             pass
-    nonce = spec.pop("nonce")
-    practical = tracer(spec["assignment"])   # imported before any student code runs
     out = io.open(os.dup(1), "w", closefd=True)
     os.dup2(2, 1)   # what student code prints goes to stderr
-
-    import math
-
+    sys.modules.setdefault("sklearn", None)   # no trace uses it (Keras loads it for its wrappers alone)
     from autograder.engine.in_kernel import import_tensorflow
 
-    sys.modules.setdefault("sklearn", None)   # no trace uses it (Keras loads it for its wrappers alone)
-    tf = import_tensorflow(leave_out=("keras",))   # `tf.keras` still loads Keras on first use, in student code too
+    import_tensorflow(leave_out=("keras",))   # `tf.keras` still loads Keras on first use, in student code too
+    out.write(_trace_jobs(spec, given))
+    out.flush()
+    os._exit(0)   # nothing the student left behind runs after the result
 
+
+def serve_twin(fd_in: int, fd_out: int) -> None:
+    """(The kernel's twin, engine/twin.py) read the grader's spec and data from its pipe, trace, answer."""
+    import io
+    import resource
+
+    from autograder.engine import twin
+
+    spec = json.loads(twin.read_message(fd_in, MAX_RESULT_MB * 2**20))
+    given = dict(np.load(io.BytesIO(twin.read_message(fd_in, MAX_RESULT_MB * 2**20)), allow_pickle=False))
+    os.close(fd_in)
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    cpu = int(spec.get("cpu_s", CPU_S)) + int(time.process_time()) + 1
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu if hard == resource.RLIM_INFINITY else min(cpu, hard), hard))
+    sys.modules.setdefault("sklearn", None)
+    twin.write_message(fd_out, _trace_jobs(spec, given).encode())
+
+
+def _trace_jobs(spec: dict, given: dict) -> str:
+    """Run each job's kept definitions in a fresh namespace and trace them: the result line (nonce, JSON)."""
+    import linecache
+    import math
+
+    nonce = spec.pop("nonce")
+    practical = tracer(spec["assignment"])   # imported before any student code runs
+    tf = sys.modules["tensorflow"]
     refs = _References(tf)
     modules = {"numpy": np, "tensorflow": tf, "math": math}
 
@@ -502,9 +621,7 @@ def _child(spec_path: str) -> None:
             for name in practical.STRUCTURES[q]:
                 errors.setdefault(name, "running the definitions in a clean process failed: " + describe(e))
         result[q] = {"artifacts": arts, "errors": errors}
-    out.write(nonce + " " + json.dumps(result, allow_nan=True) + "\n")
-    out.flush()
-    os._exit(0)   # nothing the student left behind runs after the result
+    return nonce + " " + json.dumps(result, allow_nan=True) + "\n"
 
 
 class _References:

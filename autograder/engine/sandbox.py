@@ -39,10 +39,11 @@ class Limits:
     fsize_mb: int = 1024
     cpu_s: int = 3600
     uid: int = NOBODY   # the kernel's user (a root grader gives each kernel its own: see claim_user)
+    twin: str = ""      # a job folder whose pipes twin-in and twin-out the kernel's twin gets (engine/twin.py)
 
     def argv(self) -> list[str]:
         return [f"--nproc={self.nproc}", f"--nofile={self.nofile}", f"--fsize-mb={self.fsize_mb}",
-                f"--cpu-s={self.cpu_s}", f"--uid={self.uid}"]
+                f"--cpu-s={self.cpu_s}", f"--uid={self.uid}"] + ([f"--twin={self.twin}"] if self.twin else [])
 
 
 class KernelUser:
@@ -215,7 +216,7 @@ def _launch(argv: list[str]) -> None:
     import resource
 
     limits, cmd = argv[: argv.index("--")], argv[argv.index("--") + 1:]
-    values = dict(a.lstrip("-").split("=") for a in limits)
+    values = dict(a.lstrip("-").split("=", 1) for a in limits)
     mb = 2**20
     for res, value in ((resource.RLIMIT_NPROC, int(values["nproc"])), (resource.RLIMIT_NOFILE, int(values["nofile"])),
                        (resource.RLIMIT_FSIZE, int(values["fsize-mb"]) * mb), (resource.RLIMIT_CPU, int(values["cpu-s"])),
@@ -225,6 +226,13 @@ def _launch(argv: list[str]) -> None:
     if os.geteuid() == 0:
         uid = int(values.get("uid", NOBODY))
         os.chown(conn, uid, uid)  # jupyter_client writes it 0600 for the grader's user
+    if values.get("twin"):   # opened here, outside the sandbox's view; read and write so that opening never blocks
+        from autograder.engine.twin import ENV
+
+        fds = [os.open(Path(values["twin"]) / name, os.O_RDWR) for name in ("twin-in", "twin-out")]
+        for fd in fds:
+            os.set_inheritable(fd, True)
+        os.environ[ENV] = ",".join(map(str, fds))
     os.execvp(cmd[0], cmd)
 
 
