@@ -24,7 +24,8 @@ from autograder import datasets
 from autograder.engine import sandbox
 from autograder.engine.artifacts import FINAL, SNAPSHOTS, take_snapshot
 from autograder.engine.assemble import KERNEL_NAME, ONLY_PLACEHOLDER, preamble_source
-from autograder.engine.limits import MALLOC_FLAGS, CpuClock, kill_tree, process_tree, wall_backstop
+from autograder.engine.limits import (MALLOC_FLAGS, TWIN_PIDS, CpuClock, forked_twins, kill_tree, process_tree,
+                                     wall_backstop)
 from autograder.practicals import Practical
 
 # Numerics flags of every kernel (results report them as they are here).
@@ -148,15 +149,20 @@ def start_job(assignment: Practical, *, seed: int, device: str = "cpu", hide=(),
     return Job(key, job, work, proc, sandboxed, why, user, twin)
 
 
-async def _run_bounded(client, cell, index: int, limit_s: float) -> tuple[str, float]:
+def _kernel_root(client) -> psutil.Process:
+    return psutil.Process(client.km.provisioner.process.pid)   # the sandbox's launcher or the kernel itself
+
+
+async def _run_bounded(client, cell, index: int, limit_s: float, twins=()) -> tuple[str, float]:
     """Run one student cell, interrupting it (as a student's Ctrl-C would) once the kernel has used ``limit_s``
-    seconds of CPU on it, or waited the wall-clock backstop: (why it was stopped or "", its CPU seconds)."""
+    seconds of CPU on it, or waited the wall-clock backstop: (why it was stopped or "", its CPU seconds).
+    ``twins``: the kernel's twin, whose re-trace is not the cell's time."""
     import time
 
     from jupyter_core.utils import ensure_async
 
-    kernel = psutil.Process(client.km.provisioner.process.pid)   # the sandbox's launcher or the kernel itself
-    clock = CpuClock()
+    kernel = _kernel_root(client)
+    clock = CpuClock(ignore=twins)
     clock.update(process_tree(kernel))
     clock.start()
     run = asyncio.ensure_future(client.async_execute_cell(cell, index, execution_count=client.code_cells_executed + 1))
@@ -203,6 +209,8 @@ async def _drive(job: Path, client, preamble, cell_cpu_s: float | None, times: d
         lap("kernel_start_s")
         await client.async_execute_cell(preamble, 0, execution_count=1)
         lap("preamble_s")
+        twins = forked_twins(process_tree(_kernel_root(client)))   # before any student code: only the twin
+        (job / TWIN_PIDS).write_text(" ".join(map(str, twins)))
         (job / "ready").touch()
         while not (job / "go").exists():
             if os.getppid() != parent:  # the grader is gone: nothing will come
@@ -221,7 +229,7 @@ async def _drive(job: Path, client, preamble, cell_cpu_s: float | None, times: d
                 cell.source = cell.source.replace(ONLY_PLACEHOLDER, repr(missing))
             lap("cells_s")
             if role is None and cell_cpu_s:
-                why, used = await _run_bounded(client, cell, index, cell_cpu_s)
+                why, used = await _run_bounded(client, cell, index, cell_cpu_s, twins)
                 times["slowest_cell_cpu_s"] = max(times.get("slowest_cell_cpu_s", 0.0), used)
                 if why:
                     stopped[index] = (f"cell {cell.metadata['ag_index'] + 1} was stopped: {why} (no cell of this "
