@@ -8,11 +8,15 @@ and reach the same verdict).
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
 from autograder import practicals
 from autograder.engine import sandbox
+from autograder.engine.limits import TWIN_PIDS
 from autograder.grade import grade_notebook
 from autograder.paths import REPO
 from helpers import mutate, not_passed
@@ -65,10 +69,18 @@ pytestmark = pytest.mark.skipif(not sandbox.available()[0] or os.geteuid() != 0,
 
 
 def test_the_answer_key_is_re_traced_by_its_kernels_twin(tmp_path):
-    result = grade_notebook(mutate(KEY, tmp_path, []))
-    assert result.status == "graded" and result.score == result.max_score, result.reason
-    assert result.timings["retrace"] == "twin", result.timings
-    assert not any("re-traced" in n for n in result.notes), result.notes
+    before = set(Path(tempfile.gettempdir()).glob("ag-job-*"))
+    result = grade_notebook(mutate(KEY, tmp_path, []), keep_jobs=True)
+    jobs = set(Path(tempfile.gettempdir()).glob("ag-job-*")) - before
+    try:
+        assert result.status == "graded" and result.score == result.max_score, result.reason
+        assert result.timings["retrace"] == "twin", result.timings
+        assert not any("re-traced" in n for n in result.notes), result.notes
+        # found before the student's code ran: one process, whose CPU time is not the notebook's
+        assert [len((job / TWIN_PIDS).read_text().split()) for job in jobs] == [1]
+    finally:
+        for job in jobs:
+            shutil.rmtree(job, ignore_errors=True)
 
 
 def test_the_kernel_cannot_reach_its_twin_and_killing_it_changes_no_verdict(tmp_path):

@@ -107,7 +107,7 @@ def forked_twins(procs) -> set[int]:
     for p in procs:
         try:
             cmd = p.cmdline()
-            if "autograder.engine.twin" in cmd and p.parent() is not None and p.parent().cmdline() == cmd:
+            if cmd[1:3] == ["-m", "autograder.engine.twin"] and p.parent() is not None and p.parent().cmdline() == cmd:
                 twins.add(p.pid)
         except psutil.Error:
             pass

@@ -74,11 +74,13 @@ def _close(got, expected) -> bool:
     return got.shape == expected.shape and bool(np.allclose(got, expected, rtol=1e-4, atol=1e-3))
 
 
-def _upstream_faults(ns, x, y):
-    """Which of the student's predict and total_error are wrong (to be replaced by the reference in later answers).
+def _upstream_faults(ns, x, y, names=("predict", "total_error")):
+    """Which of the student's predict and total_error (of ``names``: a wrong predict makes total_error wrong too)
+    are wrong, to be replaced by the reference in later answers.
 
     predict: right values on the public x and on 3 of its rows, and a gradient that reaches w and b; total_error:
-    right values on the public x, y and on 3 points.
+    right values on the public x, y and on 3 points. Only the questions that use total_error ask for it: running
+    a slow one (an unrolled loop traces for seconds) is not the predict question's cost.
     """
     import tensorflow as tf
 
@@ -94,6 +96,8 @@ def _upstream_faults(ns, x, y):
         ok = False
     if not ok:
         faults.add("predict")
+    if "total_error" not in names:
+        return faults
     try:
         total_error = ns["total_error"]
         ok = (_close(total_error(x, y), ref_total_error(x, y))
@@ -153,15 +157,16 @@ def export(ex):
 
         return tf.TensorSpec([None, g("D")][:rank], tf.float32)
 
-    def faults():
-        """The upstream functions to replace (computed once, when a later question first needs it)."""
-        if "faults" not in cache:
-            cache["faults"] = _upstream_faults(ns, g("x"), g("y"))
+    def faults(names=("predict", "total_error")):
+        """The upstream functions of ``names`` to replace (each computed once, when a later question first needs it)."""
+        if not set(names) <= cache.setdefault("judged", set()):
+            cache["faults"] = _upstream_faults(ns, g("x"), g("y"), names)
+            cache["judged"] = set(names)
         return cache["faults"]
 
     def upstream(names, compute):
         """Run ``compute`` with the reference versions of those of ``names`` that are wrong."""
-        replace = [k for k in names if k in faults()]
+        replace = [k for k in names if k in faults(names)]
         if not replace:
             return compute()
         ref_predict, ref_total_error = _references(ns, g("D"))
@@ -173,7 +178,7 @@ def export(ex):
         """The student's total_error, traced again (once) with the reference predict if their predict is wrong."""
         if "total_error" not in cache:
             fn = g("total_error")
-            cache["total_error"] = _fresh(fn) if "predict" in faults() else fn
+            cache["total_error"] = _fresh(fn) if "predict" in faults(["predict"]) else fn
         return cache["total_error"]
 
     cache = {}

@@ -67,7 +67,7 @@ def trace(q, ns, refs, arts, errors, describe, _get):
                 errors[name] = describe(e)
             return
         x, y = ns["x"], ns["y"]
-        faults = ex02._upstream_faults(ns, x, y)
+        faults = ex02._upstream_faults(ns, x, y, ["predict"])   # only a wrong predict changes what is traced
 
         def on(compute):
             if "predict" not in faults:
