@@ -26,7 +26,7 @@ KEY = A.solution_notebook(REPO)
 SUM = "return tf.reduce_sum(tf.square(y - predict(x)))"
 # a correct total_error that computes for a second in Python each time it is traced (no operation added): the
 # twin is still tracing when the cell after it runs
-SLOW = "for i in range(3 * 10**7):\n        pass\n    " + SUM
+SLOW = "for i in range(10**7):\n        pass\n    " + SUM
 PROBE = '''
 import ctypes, os, signal
 def _children(pid):
@@ -69,25 +69,28 @@ pytestmark = pytest.mark.skipif(not sandbox.available()[0] or os.geteuid() != 0,
 
 
 def test_the_answer_key_is_re_traced_by_its_kernels_twin(tmp_path):
+    result = grade_notebook(mutate(KEY, tmp_path, []))
+    assert result.status == "graded" and result.score == result.max_score, result.reason
+    assert result.timings["retrace"] == "twin", result.timings
+    assert not any("re-traced" in n for n in result.notes), result.notes
+
+
+def graded_keeping_job(path):
     before = set(Path(tempfile.gettempdir()).glob("ag-job-*"))
-    result = grade_notebook(mutate(KEY, tmp_path, []), keep_jobs=True)
+    result = grade_notebook(path, keep_jobs=True)
     jobs = set(Path(tempfile.gettempdir()).glob("ag-job-*")) - before
-    try:
-        assert result.status == "graded" and result.score == result.max_score, result.reason
-        assert result.timings["retrace"] == "twin", result.timings
-        assert not any("re-traced" in n for n in result.notes), result.notes
-        # found before the student's code ran: one process, whose CPU time is not the notebook's
-        assert [len((job / TWIN_PIDS).read_text().split()) for job in jobs] == [1]
-    finally:
-        for job in jobs:
-            shutil.rmtree(job, ignore_errors=True)
+    twins = [len((job / TWIN_PIDS).read_text().split()) for job in jobs]
+    for job in jobs:
+        shutil.rmtree(job, ignore_errors=True)
+    return result, twins
 
 
 def test_the_kernel_cannot_reach_its_twin_and_killing_it_changes_no_verdict(tmp_path):
     """The student's cell finds the twin (the kernel's child) while it traces: no /proc memory, environment,
     maps or descriptors, no ptrace, no pipe of its own; it kills it, and the fresh process gives the verdict."""
-    result = grade_notebook(mutate(KEY, tmp_path, [(SUM, SLOW + "\n" + PROBE)]))
+    result, twins = graded_keeping_job(mutate(KEY, tmp_path, [(SUM, SLOW + "\n" + PROBE)]))
     assert result.status == "graded", result.reason
+    assert twins == [1]   # found before the student's code ran (still tracing): its CPU time is not the notebook's
     assert not any("raised" in n for n in result.notes), result.notes   # the probe's assertion holds
     assert result.timings["retrace"].startswith("process (the twin stopped"), result.timings
     assert not_passed(result) == set(), {c.name: c.message for c in result.checks if c.status != "passed"}

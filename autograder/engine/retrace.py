@@ -300,6 +300,7 @@ def _run_twin(folder: Path, assignment: str, jobs: list[dict], given: dict, *, c
 
 def _ask_twin(folder: Path, assignment: str, jobs: list[dict], given: dict, *, cpu_s: float,
               alive) -> tuple[dict | None, str]:
+    import errno
     import io
     import select
 
@@ -307,25 +308,26 @@ def _ask_twin(folder: Path, assignment: str, jobs: list[dict], given: dict, *, c
     from autograder.engine.limits import wall_backstop
 
     deadline = time.monotonic() + wall_backstop(cpu_s)
-    while not (folder / "ready").exists():   # the twin is forked before the kernel starts, the preamble after
-        if time.monotonic() > deadline or not alive():
-            return None, "the kernel did not start"
-        time.sleep(0.02)
     nonce = secrets.token_hex(16)
     npz = io.BytesIO()
     np.savez(npz, **{k: np.asarray(v) for k, v in given.items()})
     spec = json.dumps({"assignment": assignment, "nonce": nonce, "jobs": jobs, "cpu_s": cpu_s}).encode()
     pending = memoryview(twin.HEADER.pack(len(spec)) + spec + twin.HEADER.pack(npz.tell()) + npz.getvalue())
+    inp = out = None
     try:
+        # the sandbox's launcher holds both pipes (twin-out first) from before the kernel starts: the spec waits
+        # in the pipe while the kernel imports TensorFlow and forks the twin, which then traces beside the
+        # kernel's start-up
+        while inp is None:
+            try:
+                inp = os.open(folder / "twin-in", os.O_WRONLY | os.O_NONBLOCK)
+            except OSError as e:
+                if e.errno != errno.ENXIO:   # ENXIO: not opened yet
+                    return None, f"no twin ({e.strerror})"
+                if time.monotonic() > deadline or not alive():
+                    return None, "the kernel did not start"
+                time.sleep(0.02)
         out = os.open(folder / "twin-out", os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as e:
-        return None, f"no twin ({e.strerror})"
-    inp = None
-    try:
-        try:
-            inp = os.open(folder / "twin-in", os.O_WRONLY | os.O_NONBLOCK)   # ENXIO: nobody holds its other end
-        except OSError as e:
-            return None, f"no twin ({e.strerror})"
         data = bytearray()
         while True:
             left = deadline - time.monotonic()
@@ -380,7 +382,11 @@ def _outcome(assignment: str, nb, questions: dict[str, bool], *, sandboxed: bool
     given = tracer(assignment).given()
     result, why = None, "no twin"
     if job is not None and getattr(job, "twin", False):
-        result, why = _run_twin(job.folder, assignment, jobs, given, cpu_s=cpu_s, alive=lambda: job.proc.poll() is None)
+        try:
+            result, why = _run_twin(job.folder, assignment, jobs, given, cpu_s=cpu_s,
+                                    alive=lambda: job.proc.poll() is None)
+        except (OSError, ValueError) as e:   # a pipe that broke, an answer that does not parse: a fresh process
+            result, why = None, f"the twin's answer was unusable ({type(e).__name__})"
     if how is not None:
         how["retrace"] = "twin" if result is not None else f"process ({why})"
     if result is None:

@@ -229,10 +229,11 @@ def _launch(argv: list[str]) -> None:
     if values.get("twin"):   # opened here, outside the sandbox's view; read and write so that opening never blocks
         from autograder.engine.twin import ENV
 
-        fds = [os.open(Path(values["twin"]) / name, os.O_RDWR) for name in ("twin-in", "twin-out")]
-        for fd in fds:
+        out = os.open(Path(values["twin"]) / "twin-out", os.O_RDWR)   # first: the grader opens it once twin-in is
+        inp = os.open(Path(values["twin"]) / "twin-in", os.O_RDWR)    # held, and must not find it without a writer
+        for fd in (inp, out):
             os.set_inheritable(fd, True)
-        os.environ[ENV] = ",".join(map(str, fds))
+        os.environ[ENV] = f"{inp},{out}"
     os.execvp(cmd[0], cmd)
 
 
