@@ -90,6 +90,15 @@ def machine() -> dict:
             "python": platform.python_version()}
 
 
+def busy_cpu_s() -> float:
+    """The machine's busy CPU-seconds so far (all cores; /proc/stat), to say how much of the cores a side used."""
+    try:
+        f = open("/proc/stat").readline().split()[1:]
+        return (int(f[0]) + int(f[1]) + int(f[2]) + int(f[5]) + int(f[6])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
 def loadavg() -> str:
     try:
         return " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -277,17 +286,21 @@ def part_b(subs, workers: int, work: Path, course: Path, label: str) -> dict:
     names = list(dict.fromkeys(name for _, name, _, _ in subs))
     log(f"({label}) {len(subs)} submissions: " + ", ".join(sorted({f'{n} {v}' for _, n, v, _ in subs})))
     log(f"({label}) kit, {workers} worker(s)")
+    c0 = busy_cpu_s()
     kit_s, kit_results, how = kit_grade(course / "submitted", workers, work / f"kit-grades-{label}")
-    log(f"({label}) kit: {kit_s:.1f} s; now nbgrader autograde (one at a time, as nbgrader does)")
-    t0, rcs = time.monotonic(), []
+    kit_cpu = busy_cpu_s() - c0
+    log(f"({label}) kit: {kit_s:.1f} s, {kit_cpu:.0f} CPU-s; now nbgrader autograde (one at a time, as nbgrader does)")
+    t0, c0, rcs, per_name = time.monotonic(), busy_cpu_s(), [], {}
     for name in names:
+        t1 = time.monotonic()
         proc = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", name, "--force"], cwd=course,
                               env=nbgrader_env(), capture_output=True, text=True)
         rcs.append(proc.returncode)
         if proc.returncode != 0:
             log(f"({label}) nbgrader autograde {name} exit {proc.returncode}: {proc.stderr[-1500:]}")
-    nbg_s = time.monotonic() - t0
-    log(f"({label}) nbgrader: {nbg_s:.1f} s")
+        per_name[name] = round(time.monotonic() - t1, 1)
+    nbg_s, nbg_cpu = time.monotonic() - t0, busy_cpu_s() - c0
+    log(f"({label}) nbgrader: {nbg_s:.1f} s, {nbg_cpu:.0f} CPU-s ({per_name})")
     try:
         nbg = nbgrader_scores(course, names)
     except Exception as e:  # the benchmark is about time; scores are a sanity column
@@ -303,7 +316,8 @@ def part_b(subs, workers: int, work: Path, course: Path, label: str) -> dict:
     steps = {k: round(sum(r["timings"].get(k, 0.0) for r in rows) / max(len(rows), 1), 2) for k in STEPS}
     return {"label": label, "n": len(subs), "workers": workers, "kit_s": kit_s, "nbgrader_s": nbg_s,
             "speedup": nbg_s / kit_s, "kit_how": how, "nbgrader_rc": max(rcs, default=0), "rows": rows,
-            "mean_steps": steps, "names": names}
+            "mean_steps": steps, "names": names, "kit_cpu_s": kit_cpu, "nbgrader_cpu_s": nbg_cpu,
+            "nbgrader_per_assignment_s": per_name}
 
 
 # -- part (c) -----------------------------------------------------------------------------------------
@@ -463,7 +477,10 @@ def render(results: dict, meta: dict) -> str:
         lines += ["", f"## ({b['label']}) a batch of submissions", "", f"- kit: {b['kit_how']}",
                   f"- nbgrader: `nbgrader autograde A --force` for {', '.join(b['names'])} in a temporary course "
                   "(generate_assignment with its gradebook; its default 30 s cell timeout), one notebook at a time "
-                  f"(exit code {b['nbgrader_rc']})",
+                  f"(exit code {b['nbgrader_rc']}); seconds per assignment: "
+                  + ", ".join(f"{k} {v:g}" for k, v in b.get("nbgrader_per_assignment_s", {}).items()),
+                  f"- the machine's busy CPU-seconds (all {os.cpu_count()} cores) during each side: kit "
+                  f"{b.get('kit_cpu_s', float('nan')):.0f}, nbgrader {b.get('nbgrader_cpu_s', float('nan')):.0f}",
                   "- the kit's mean seconds per submission, by step (kernel start and preamble run before the "
                   "submission comes when the worker's kernel is warm): "
                   + ", ".join(f"{k[:-2]} {v:.2f}" for k, v in b["mean_steps"].items()), "",

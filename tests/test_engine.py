@@ -229,6 +229,27 @@ def test_the_preamble_imports_tensorflow_without_scikit_learn_yet_the_notebook_c
     assert out.stdout.split() == ["before", "False", "after", "2.0", "True"], out.stdout
 
 
+def test_a_notebook_without_keras_gets_tensorflow_without_it_seeded_as_keras_would():
+    # 02 does not use Keras: its kernel skips Keras' import (1 s of CPU) yet draws what Keras' seeding gives
+    import subprocess
+    import sys
+
+    from autograder.engine.assemble import preamble_source
+
+    draws = ("import sys, random\nimport numpy as np\nimport tensorflow as tf\n"
+             "print('keras' in sys.modules, random.random(), np.random.rand(), float(tf.random.uniform([])))\n"
+             "import keras\nprint(keras.ops.convert_to_numpy(keras.ops.ones(2)).sum())")
+    seen = {}
+    for name in ("02-graphs", "03-mlp"):
+        assert practicals.get(name).keras is (name != "02-graphs")
+        out = subprocess.run([sys.executable, "-c", preamble_source(practicals.get(name), 1234, "cpu") + "\n" + draws],
+                             capture_output=True, text=True, timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+        assert out.returncode == 0, out.stderr[-2000:]
+        seen[name] = out.stdout.split()
+    assert seen["02-graphs"][0] == "False" and seen["03-mlp"][0] == "True"
+    assert seen["02-graphs"][1:] == seen["03-mlp"][1:], seen   # the same draws, and Keras still imports
+
+
 def test_a_deep_temporary_folder_does_not_break_the_kernels_sockets(tmp_path, monkeypatch):
     # a unix socket's path must fit in 107 bytes: the sandboxed kernel's are relative to its folder
     deep = tmp_path / ("d" * 90) / ("e" * 40)

@@ -145,7 +145,9 @@ def main() -> None:
         fd_in, fd_out = map(int, fds.split(","))
         from autograder.engine.in_kernel import import_tensorflow
 
-        import_tensorflow(leave_out=("sklearn",))   # as the preamble does: it will find it imported
+        # as the preamble of a notebook without Keras does (02's): it finds TensorFlow imported; one that uses
+        # Keras loads it there, and `tf.keras` in the twin's trace too
+        import_tensorflow(leave_out=("sklearn", "keras"))
         shared = _shared_writable_mappings()
         if not shared:
             ready_r, ready_w = os.pipe()

@@ -26,6 +26,7 @@ class Practical:
     package: str              # the folder's name, importable as autograder.practicals.<package>
     folder: Path
     tensorflow: bool = True   # the grader seeds TF and enables op determinism only where it is used
+    keras: bool = True        # the notebook uses Keras: the grader seeds it (else TensorFlow imports without it)
     timeout_s: int = 300      # CPU seconds for the whole notebook
     memory_mb: int = 4096     # resident memory of the kernel and its children
     cell_cpu_s: int = 60      # CPU seconds for one student cell: over it, the cell is interrupted (as in nbgrader)
@@ -60,7 +61,7 @@ class Practical:
 
 def _read(folder: Path) -> Practical:
     declared = tomllib.loads((folder / DECLARATION).read_text())
-    unknown = set(declared) - {"name", "tensorflow", "timeout_s", "memory_mb", "cell_cpu_s", "datasets"}
+    unknown = set(declared) - {"name", "tensorflow", "keras", "timeout_s", "memory_mb", "cell_cpu_s", "datasets"}
     if unknown:
         raise ValueError(f"{folder / DECLARATION}: unknown keys {sorted(unknown)}")
     declared["datasets"] = tuple(declared.get("datasets", ()))
