@@ -71,6 +71,20 @@ def test_blank_release_scores_zero_and_is_graded(graded_blank):
     assert all(c.message for c in result.checks), "every lost point says why"
 
 
+def test_a_notebook_stopped_before_its_check_cells_is_graded_out_of_the_same_total(keras_home_at, tmp_path):
+    # a notebook stopped (time limit, crash) before any check cell ran: its ImageNet checks are skipped where the
+    # grader has no weights, as for one that ran to the end (they counted as errors, out of 4 more points)
+    keras_home_at(tmp_path)   # an empty Keras cache: the grader has no ImageNet weights
+    assert imagenet_missing()
+    results = run_checks(A.checks_module, {}, missing="not graded: the notebook stopped before this question")
+    skipped = {c.name for c in results if c.status == "skipped"}
+    assert skipped == IMAGENET_CHECKS
+    assert all("ImageNet weights" in c.message for c in results if c.status == "skipped")
+    assert {c.status for c in results if c.name not in IMAGENET_CHECKS} == {"error"}
+    assert sum(c.max_points for c in results if c.status != "skipped") == \
+        TOTAL - sum(c.max_points for c in results if c.name in IMAGENET_CHECKS)
+
+
 def test_grade_cell_points_match_the_checks():
     import nbformat
 
@@ -595,12 +609,14 @@ def test_imagenet_checks_grade_with_the_weights_and_skip_without(fake_imagenet, 
     import keras
 
     home, _ = fake_imagenet
+    folder = tmp_path / "art"
+    # the key is graded (once per session) before Keras' cache points at the fake weights: the grader's check
+    # worker, a process whose hash check is Keras' own, would find them corrupt and Keras would delete them
+    shutil.copytree(key_artifacts(NAME), folder)
     keras_home_at(home)
     ns = {"np": np, "keras": keras}
     exec(_loading_cell(), ns)
     inception = ns["inception"]
-    folder = tmp_path / "art"
-    shutil.copytree(key_artifacts(NAME), folder)
     x = np.load(folder / "x_photos.npy")
     probs = inception.predict(x, verbose=0)
     idx = np.argsort(probs, axis=1)[:, ::-1][:, :5]
