@@ -208,44 +208,23 @@ def part_a(repeat: int, work: Path) -> dict:
 
 # -- part (b) -----------------------------------------------------------------------------------------
 
-def _grade_job(path: str) -> tuple[str, str, float, float]:
-    r = grade_notebook(path)
-    return path, r.status, r.score, r.max_score
-
-
-def cli_has_workers() -> bool:
-    from autograder.cli import build_parser
-
-    p = build_parser()
-    grade = p._subparsers._group_actions[0].choices["grade"]  # noqa: SLF001 (argparse has no public accessor)
-    return any("--workers" in a.option_strings for a in grade._actions)
-
-
 def kit_grade(folder: Path, workers: int, out: Path) -> tuple[float, dict, str]:
-    """Grade every notebook under ``folder``; returns (seconds, {path: score}, how)."""
-    if cli_has_workers():
-        cmd = [sys.executable, "-m", "autograder", "grade", str(folder), "--workers", str(workers),
-               "--out", str(out), "--brief"]
-        t0 = time.monotonic()
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        wall = time.monotonic() - t0
-        if proc.returncode != 0:
-            log(f"(b) kit CLI exit {proc.returncode}: {proc.stderr[-1000:]}")
-        results = {}
-        for f in out.rglob("*.json"):
-            try:
-                d = json.loads(f.read_text())
-                results[str(Path(d["submission"]).resolve())] = d
-            except (ValueError, KeyError, OSError):
-                pass
-        return wall, results, "autograder grade DIR --workers N (CLI, includes its start-up)"
-    paths = sorted(str(p) for p in folder.rglob("*.ipynb"))
+    """Grade every notebook under ``folder`` with the CLI; returns (seconds, {path: result}, how)."""
+    cmd = [sys.executable, "-m", "autograder", "grade", str(folder), "--workers", str(workers),
+           "--out", str(out), "--brief"]
     t0 = time.monotonic()
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        res = list(pool.map(_grade_job, paths))
+    proc = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.monotonic() - t0
-    return wall, {str(Path(p).resolve()): {"score": s} for p, _, s, _ in res}, \
-        "grade_notebook in a ProcessPoolExecutor (the CLI has no --workers yet; includes the pool's start-up)"
+    if proc.returncode != 0:
+        log(f"(b) kit CLI exit {proc.returncode}: {proc.stderr[-1000:]}")
+    results = {}
+    for f in out.rglob("*.json"):
+        try:
+            d = json.loads(f.read_text())
+            results[str(Path(d["submission"]).resolve())] = d
+        except (ValueError, KeyError, OSError):
+            pass
+    return wall, results, "autograder grade DIR --workers N (CLI, includes its start-up)"
 
 
 def nbgrader_env() -> dict:
