@@ -56,7 +56,16 @@ def _defined(node: ast.AST) -> set[str]:
 
 def _used(node: ast.AST) -> set[str]:
     return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} | \
-           {n.attr for n in ast.walk(node) if isinstance(n, ast.Attribute)}
+           {n.attr for n in ast.walk(node) if isinstance(n, ast.Attribute)} | _requested(node)
+
+
+def _requested(node: ast.AST) -> set[str]:
+    """The fixtures a check or a fixture asks for by its parameters' names (pytest finds them by name)."""
+    fixture = any("fixture" in ast.unparse(d) for d in getattr(node, "decorator_list", []))
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or not (_is_check(node) or fixture):
+        return set()
+    a = node.args
+    return {x.arg for x in a.posonlyargs + a.args + a.kwonlyargs}
 
 
 def public_source(source: str) -> str:

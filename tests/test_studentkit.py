@@ -58,6 +58,34 @@ def test_secret(art):
     assert names == {"shared", "test_public"}
 
 
+def test_a_fixture_a_public_check_requests_is_kept(kit):
+    source = '''
+import pytest
+from autograder.check_api import check
+
+@pytest.fixture
+def weights():
+    pytest.skip("no weights here")
+
+@pytest.fixture
+def secret_data():
+    return 3
+
+@check("9.q", points=1)
+def test_public(weights, art):
+    assert art
+
+@check("9.q", points=1, hidden=True)
+def test_secret(secret_data, art):
+    assert secret_data == 3
+'''
+    names = {n.name for n in ast.parse(public_source(source)).body if isinstance(n, ast.FunctionDef)}
+    assert names == {"weights", "test_public"}
+    # and in the kit built from the real checks: 05's ImageNet checks request one
+    p05 = ast.parse((kit / "autograder" / "practicals" / "p05_pretrained" / "checks.py").read_text())
+    assert "imagenet_weights" in {n.name for n in p05.body if isinstance(n, ast.FunctionDef)}
+
+
 def test_self_checks_from_the_student_kit_pass_on_the_answer_key(kit):
     """The 02 answer key run with the student kit on the path: every public check passes, hidden ones counted."""
     import nbformat
