@@ -432,6 +432,11 @@ def test_step_and_loss_messages_name_the_cause(key, data, tmp_path, monkeypatch)
     results = export_and_check(namespace(edited_key(tmp_path / "half", edits), folder, data, monkeypatch),
                                tmp_path / "half" / "a")
     assert messages(results)["gd_step_public"].endswith("W1 and W2 did not change: update all four parameters")
+    # and in a French notebook's language (these causes were English in French feedback)
+    french = {r.name: r.message for r in run_checks(A.checks_module, Artifacts(tmp_path / "half" / "a", HIDDEN),
+                                                    language="fr") if r.status != "passed"}
+    assert french["gd_step_public"].endswith("aucun changement pour W1 et W2 : mettez à jour les quatre paramètres"), \
+        french["gd_step_public"]
     # the tape was used outside its block: no gradient, said in the student's terms
     edits = [("    grads = tape.gradient(loss, params)", "    grads = [None] * 4")]
     results = export_and_check(namespace(edited_key(tmp_path / "none", edits), folder, data, monkeypatch),

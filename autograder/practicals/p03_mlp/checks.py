@@ -144,7 +144,7 @@ def unflatten(flat):
 
 def _names(names):
     names = list(names)
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return names[0] if len(names) == 1 else tr("{items} and {last}").format(items=", ".join(names[:-1]), last=names[-1])
 
 
 def _with_cause(fn, cause):
@@ -294,18 +294,21 @@ def _step_cause(change, expected, d):
     moved = {k: not np.allclose(v, 0.0, rtol=0, atol=1e-9) for k, v in unflatten(change).items()}
     still = [k for k, m in moved.items() if not m]
     if len(still) == len(moved):
-        return (f"{_names(still)} did not change: update each variable in place with variable.assign_sub(lr * "
-                "gradient) (a new value bound to a name or a list leaves the caller's variables as they were)")
+        return tr("{names} did not change: update each variable in place with variable.assign_sub(lr * gradient) "
+                  "(a new value bound to a name or a list leaves the caller's variables as they were)").format(
+                   names=_names(still))
     if still:
-        return f"{_names(still)} did not change: update all four parameters"
+        return tr("{names} did not change: update all four parameters").format(names=_names(still))
     if np.allclose(change, -expected, rtol=1e-3, atol=1e-6):
-        return "the parameters moved along the gradient instead of against it: subtract lr * gradient"
+        return tr("the parameters moved along the gradient instead of against it: subtract lr * gradient")
     k = float(change @ expected / (expected @ expected))
     if np.allclose(change, k * expected, rtol=1e-3, atol=1e-6):
-        hint = " (use the `lr` argument, not LEARNING_RATE or 0.25)" if abs(k * lr - LEARNING_RATE) < 1e-3 else ""
-        return f"each step is {k:.4g} times lr * gradient, with lr = {lr:g}{hint}"
+        hint = (" (" + tr("use the `lr` argument, not LEARNING_RATE or 0.25") + ")"
+                if abs(k * lr - LEARNING_RATE) < 1e-3 else "")
+        return tr("each step is {k} times lr * gradient, with lr = {lr}").format(k=f"{k:.4g}", lr=f"{lr:g}") + hint
     ref, got = unflatten(expected), unflatten(change)
-    wrong = [f"{name} changed by up to {np.abs(got[name]).max():.3g} (expected up to {np.abs(ref[name]).max():.3g})"
+    wrong = [tr("{name} changed by up to {got} (expected up to {expected})").format(
+                 name=name, got=f"{np.abs(got[name]).max():.3g}", expected=f"{np.abs(ref[name]).max():.3g}")
              for name in PARAM_SHAPES if not np.allclose(got[name], ref[name], rtol=1e-3, atol=1e-6)]
     return "; ".join(wrong)
 
@@ -631,12 +634,12 @@ def _diverged(art, name, history_name=None):
         losses = history.get("loss", []) if isinstance(history, dict) else []
         bad = [i for i, v in enumerate(losses, 1) if not (isinstance(v, (int, float)) and math.isfinite(v))]
         if bad:
-            return f"training diverged (NaN loss from epoch {bad[0]} on)"
+            return tr("training diverged (NaN loss from epoch {epoch} on)").format(epoch=bad[0])
     except MissingAnswer:
         pass
     try:
         if not all(np.all(np.isfinite(w)) for w in art.model(name).get_weights()):
-            return "training diverged (NaN loss): the weights are NaN"
+            return tr("training diverged (NaN loss): the weights are NaN")
     except MissingAnswer:
         pass
     return None
@@ -833,13 +836,14 @@ def test_optimisers_prescribed(art):
 
 def _compare_steps_cause(steps):
     """The likeliest reading of a step count other than 2 epochs x 50 mini-batches of 100."""
-    per_epoch = {math.ceil(N_TRAIN / BATCH_SIZE): "fitted on all of x_train: use its first COMPARE_N images",
-                 math.ceil(COMPARE_N / 32): "mini-batches of 32, Keras' default: pass batch_size=BATCH_SIZE"}
+    per_epoch = {math.ceil(N_TRAIN / BATCH_SIZE): tr("fitted on all of x_train: use its first COMPARE_N images"),
+                 math.ceil(COMPARE_N / 32): tr("mini-batches of 32, Keras' default: pass batch_size=BATCH_SIZE")}
     if steps % COMPARE_EPOCHS == 0 and steps // COMPARE_EPOCHS in per_epoch:
         return per_epoch[steps // COMPARE_EPOCHS]
     batches = COMPARE_STEPS // COMPARE_EPOCHS
     if steps and steps % batches == 0:
-        return f"{steps // batches} epochs instead of {COMPARE_EPOCHS}: pass epochs=COMPARE_EPOCHS"
+        return tr("{epochs} epochs instead of {expected}: pass epochs=COMPARE_EPOCHS").format(
+            epochs=steps // batches, expected=COMPARE_EPOCHS)
     return None
 
 
