@@ -63,7 +63,7 @@ sys.exit(0)
 
 
 SNOOP = r'''
-import glob, json, os, socket, threading, time
+import json, os, socket
 found = {}
 def attempt(name, fn):
     try:
@@ -90,16 +90,12 @@ def forge():
     return "written"
 attempt("forge_result", forge)
 attempt("uid", os.getuid)
-def plant():   # plant links in the export folder as soon as it appears
-    while True:
-        for d in glob.glob("artifacts-*"):
-            try:
-                os.symlink("/etc/hostname", os.path.join(d, "planted.npy"))
-                return
-            except OSError:
-                pass
-        time.sleep(0.05)
-threading.Thread(target=plant, daemon=True).start()
+_makedirs = os.makedirs
+def makedirs(name, *args, **kwargs):   # the exporter runs in this kernel: plant a link in each export folder
+    _makedirs(name, *args, **kwargs)   # the moment it is made (a thread polling for it lost the race under load)
+    if os.path.basename(str(name)).startswith("artifacts-"):
+        os.symlink("/etc/hostname", os.path.join(name, "planted.npy"))
+os.makedirs = makedirs
 print("FOUND" + json.dumps(found))
 '''
 
