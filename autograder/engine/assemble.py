@@ -35,15 +35,14 @@ def preamble_source(assignment: Practical, seed: int, device: str) -> str:
         # TensorFlow's import; the notebook's own `import sklearn` still works (Keras' wrappers go without it)
         from autograder.engine.in_kernel import import_tensorflow
 
-        # without Keras where the notebook does not use it (TensorFlow's import loads it: 1 s of CPU): what
-        # Keras' set_random_seed seeds, but Keras' own global, which it reads only when used (then from Python's)
-        seed_keras = (f"_ag_tf.keras.utils.set_random_seed({seed})" if assignment.keras else
-                      f"_ag_random.seed({seed}); _ag_np.random.seed({seed}); _ag_tf.random.set_seed({seed})")
+        if assignment.keras:
+            load = ["_ag_tf = _ag_import_tensorflow()", f"_ag_tf.keras.utils.set_random_seed({seed})"]
+        else:   # TensorFlow's import loads Keras (1 s of CPU): without it, seeded as Keras' set_random_seed does
+            load = ['_ag_tf = _ag_import_tensorflow(leave_out=("sklearn", "keras"))',
+                    f"_ag_random.seed({seed}); _ag_np.random.seed({seed}); _ag_tf.random.set_seed({seed})"]
         lines += [
             inspect.getsource(import_tensorflow).replace("def import_tensorflow", "def _ag_import_tensorflow"),
-            "_ag_tf = _ag_import_tensorflow()" if assignment.keras else
-            '_ag_tf = _ag_import_tensorflow(leave_out=("sklearn", "keras"))',
-            seed_keras,
+            *load,
             "_ag_tf.config.experimental.enable_op_determinism()",
             "del _ag_tf, _ag_import_tensorflow",
         ]
