@@ -155,7 +155,13 @@ def is_done(sub: Submission, out: Path, seed: int) -> bool:
 
 # -- the worker side -------------------------------------------------------------------------------
 
+_recording = threading.Lock()   # held while a result is written
+_dying = threading.Event()      # set (under that lock) before a worker whose batch is gone kills its tree
+
+
 def _kill_tree_and_exit(code: int) -> None:
+    with _recording:   # a result being written ends whole; none is written from here on: the kernels this
+        _dying.set()   # kill takes down would otherwise end as an "error" result that a resumed batch trusts
     kill_tree(process_tree(psutil.Process())[1:])
     os._exit(code)
 
@@ -190,10 +196,14 @@ def grade_job(job: dict, path, pool: KernelPool | None) -> SubmissionResult:
 
 
 def record(result: SubmissionResult, job: dict) -> str:
-    """Write a job's result where the batch keeps it; return its status."""
+    """Write a job's result where the batch keeps it; return its status ("abandoned": not written, as the
+    worker is taking its kernels down because its batch is gone)."""
     result.sha256 = job["sha256"]
     result.environment.setdefault("seed", job["seed"])
-    write_result(result, Path(job["out_file"]))
+    with _recording:
+        if _dying.is_set():
+            return "abandoned"
+        write_result(result, Path(job["out_file"]))
     return result.status
 
 

@@ -114,10 +114,23 @@ def snapshot(out: Path) -> dict[str, str]:
         data.pop("execution_time")
         files[name] = json.dumps(data)
     with Gradebook(f"sqlite:///{out / 'gradebook.db'}") as gb:
-        files["gradebook"] = json.dumps(sorted(
+        files["gradebook"] = "\n".join(map(json.dumps, sorted(   # a line per grade: a readable diff
             (s.student.id, s.assignment.name, g.name, g.score, g.max_score)
-            for a in gb.assignments for s in a.submissions for nb in s.notebooks for g in nb.grades))
+            for a in gb.assignments for s in a.submissions for nb in s.notebooks for g in nb.grades)))
     return files
+
+
+def assert_same_exports(got: dict, want: dict) -> None:
+    """``snapshot``s equal; else each differing export as a diff (pytest truncates a dict comparison)."""
+    import difflib
+
+    diffs = [f"only in one: {sorted(set(got) ^ set(want))}"] if set(got) != set(want) else []
+    for name in sorted(set(got) & set(want)):
+        if got[name] != want[name]:
+            lines = difflib.unified_diff(want[name].splitlines(), got[name].splitlines(), "clean", "this", n=1,
+                                         lineterm="")
+            diffs.append(f"{name}:\n" + "\n".join(list(lines)[:40]))
+    assert not diffs, "\n".join(diffs)
 
 
 @pytest.fixture(scope="module")
@@ -249,12 +262,45 @@ def test_killed_batch_resumes_to_identical_exports(klass, clean, tmp_path):
 
     resumed = run_grade(str(klass), "--out", str(out), *GRADE)
     assert f"{done} already graded" in resumed.stdout
-    assert snapshot(out) == snapshot(clean[0])
+    assert_same_exports(snapshot(out), snapshot(clean[0]))
     assert len(list((out / store.RESULTS).glob("*.json"))) == len(EXPECTED)
 
     again = run_grade(str(klass), "--out", str(out), *GRADE, "--brief")   # nothing left: nothing graded
     assert "0 graded now" in again.stdout and f"{len(EXPECTED)} already graded" in again.stdout
-    assert snapshot(out) == snapshot(clean[0])
+    assert_same_exports(snapshot(out), snapshot(clean[0]))
+
+
+WORKER_WHOSE_BATCH_DIES = """
+import glob, os, sys, threading, time
+from pathlib import Path
+from autograder import batch
+
+kill = batch.kill_tree
+def slow_kill(procs):   # widens the race: the grading thread sees its kernel die while the worker is exiting
+    kill(procs)
+    time.sleep(120)   # (the grading thread ends first: the worker then exits)
+batch.kill_tree = slow_kill
+
+def batch_dies():   # once the kernel runs the submission's cells
+    while not glob.glob(os.path.join(os.environ["TMPDIR"], "ag-job-*", "go")):
+        time.sleep(0.05)
+    time.sleep(1)
+    batch._watch_parent(-1)
+threading.Thread(target=batch_dies, daemon=True).start()
+job = batch._job(batch.identify(Path(sys.argv[1]), "carol"), Path(sys.argv[2]), batch.BatchOptions())
+print(batch._grade_task(job)["status"])
+"""
+
+
+def test_a_worker_whose_batch_died_records_nothing(klass, tmp_path):
+    """Its kernels killed under it, the grading thread would record "error" for the submission, and a resumed
+    batch would keep that row (the bytes are the same) instead of grading it."""
+    (tmp_path / "tmp").mkdir()
+    proc = subprocess.run([sys.executable, "-c", WORKER_WHOSE_BATCH_DIES, str(klass / "carol" / "02-graphs" /
+                          "02-graphs.ipynb"), str(tmp_path / "out")], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, TMPDIR=str(tmp_path / "tmp")), cwd=REPO)
+    assert proc.stdout.split()[-1:] == ["abandoned"], f"exit {proc.returncode}: " + proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert not list(tmp_path.glob("out/**/*.json"))
 
 
 def test_regrade_one_student_and_a_changed_resubmission(klass, clean, tmp_path):
@@ -298,7 +344,7 @@ def test_shards_merge_into_the_same_exports(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "autograder", "merge", *map(str, parts), "--out", str(merged)],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert snapshot(merged) == snapshot(whole)
+    assert_same_exports(snapshot(merged), snapshot(whole))
 
 
 # -- autograder ci ---------------------------------------------------------------------------------------------
