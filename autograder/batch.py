@@ -38,7 +38,7 @@ from pathlib import Path
 import psutil
 
 from autograder import practicals
-from autograder.engine.execute import DEFAULT_SEED
+from autograder.engine.execute import DEFAULT_SEED, SAME
 from autograder.engine.kernels import KernelPool
 from autograder.engine.limits import kill_tree, process_tree
 from autograder.report.store import RESULTS, read_result, result_path, safe, write_result
@@ -188,9 +188,12 @@ def grade_job(job: dict, path, pool: KernelPool | None) -> SubmissionResult:
     """Grade one job's notebook at ``path`` (the pool's next kernel starts while its checks run); never raises."""
     from autograder.grade import grade_notebook
 
+    then = job.get("then", SAME)
+    if isinstance(then, dict):
+        then = (practicals.get(then["assignment"]), then["timeout"])
     try:
         return grade_notebook(path, device=job["device"], seed=job["seed"], student=job["student"],
-                              timeout_s=job["timeout"], memory_mb=job["memory"], pool=pool)
+                              timeout_s=job["timeout"], memory_mb=job["memory"], pool=pool, then=then)
     except Exception as e:  # a fault of the grader, not of the submission: still a row, and the batch goes on
         return grader_error(job, f"the grader failed on this submission: {type(e).__name__}: {str(e)[:300]}")
 
@@ -239,11 +242,26 @@ class BatchRun:
     workers: int = 0                       # the worker processes this run used
 
 
-def _job(sub: Submission, out: Path, o: BatchOptions) -> dict:
-    return {"path": str(sub.path), "student": sub.student, "assignment": sub.label if sub.known else "",
-            "sha256": sub.sha256, "seed": o.seed, "device": o.device,
-            "timeout": o.timeouts.get(sub.label, o.timeout), "memory": o.memory_mb,
-            "out_file": str(result_path(out, sub))}
+def _job(sub: Submission, out: Path, o: BatchOptions, then: dict | None | str = SAME) -> dict:
+    """``then``: the submission its worker will likely take next (``_likely_next``), for which it leaves a kernel
+    warm; by default one of the same assignment."""
+    job = {"path": str(sub.path), "student": sub.student, "assignment": sub.label if sub.known else "",
+           "sha256": sub.sha256, "seed": o.seed, "device": o.device,
+           "timeout": o.timeouts.get(sub.label, o.timeout), "memory": o.memory_mb,
+           "out_file": str(result_path(out, sub))}
+    if then != SAME:
+        job["then"] = then
+    return job
+
+
+def _likely_next(queue: list[Submission], workers: int, o: BatchOptions) -> dict | None:
+    """The submission a worker will take after the one just given to it: the others in flight end first and take
+    the queue's head, so it is about ``queue[workers - 1]``; None when the queue will be empty by then (a kernel
+    started for nothing costs seconds of CPU that the other workers need, and one per assignment change)."""
+    nxt = queue[workers - 1] if len(queue) >= workers else None
+    if nxt is None or not nxt.known:
+        return None
+    return {"assignment": nxt.label, "timeout": o.timeouts.get(nxt.label, o.timeout)}
 
 
 def _progress(total: int, skipped: int, enabled: bool):
@@ -292,7 +310,7 @@ def run_batch(subs: list[Submission], out: str | Path, options: BatchOptions | N
                 while queue or running:
                     while queue and len(running) < workers:  # a window of `workers` tasks: every task is running
                         sub = queue.pop(0)
-                        running[pool.submit(_grade_task, _job(sub, out, o))] = sub
+                        running[pool.submit(_grade_task, _job(sub, out, o, then=_likely_next(queue, workers, o)))] = sub
                     finished, _ = wait(running, return_when=FIRST_COMPLETED)
                     broken = False
                     for fut in finished:

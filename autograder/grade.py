@@ -19,7 +19,7 @@ from autograder import hygiene, i18n, practicals
 from autograder.engine import retrace, sandbox
 from autograder.engine.check_worker import CheckStepFailed
 from autograder.engine.check_runner import list_checks
-from autograder.engine.execute import DEFAULT_SEED, execute
+from autograder.engine.execute import DEFAULT_SEED, SAME, execute
 from autograder.engine.kernels import KERNEL_FLAGS, KernelPool
 from autograder.paths import course_dir
 from autograder.results import CheckResult, SubmissionResult
@@ -135,10 +135,11 @@ def expected_checks(module: str):
 def grade_notebook(path: str | Path, *, device: str = "cpu", seed: int = DEFAULT_SEED, student: str = "",
                    timeout_s: float | None = None, memory_mb: float | None = None,
                    keep_jobs: bool = False, keep_artifacts: str | Path | None = None,
-                   pool: KernelPool | None = None) -> SubmissionResult:
+                   pool: KernelPool | None = None, then=SAME) -> SubmissionResult:
     """Grade one notebook. ``keep_artifacts``: copy the exported files there (tests re-check them offline).
 
-    ``pool``: warm kernels (batches): take one if it matches, and leave one for the next submission.
+    ``pool``: warm kernels (batches): take one if it matches, and leave one for the next submission
+    (``then``: which, as for ``engine.execute.execute``).
     """
     path = Path(path)
     t0 = time.monotonic()
@@ -156,13 +157,13 @@ def grade_notebook(path: str | Path, *, device: str = "cpu", seed: int = DEFAULT
     retracer = retrace.Retracer(assignment, nb, sandboxed=sandbox.available()[0])
     options = dict(seed=seed, device=device, timeout_s=timeout_s, memory_mb=memory_mb, hide=hidden_from_kernel(path))
     prepare_s = time.monotonic() - t0
-    run = execute(nb, assignment, hidden, pool=pool, on_start=retracer.start, **options)
+    run = execute(nb, assignment, hidden, pool=pool, on_start=retracer.start, then=then, **options)
     first = None
     if run.wall_timeout and run.host_saturated:  # the host, not the notebook, was slow: once more
         first = run
         if run.job is not None and not keep_jobs:
             shutil.rmtree(run.job, ignore_errors=True)
-        run = execute(nb, assignment, hidden, pool=pool, on_start=retracer.start, **options)
+        run = execute(nb, assignment, hidden, pool=pool, on_start=retracer.start, then=then, **options)
     result = SubmissionResult(assignment=assignment.name, submission=str(path), student=student,
                               status="graded", environment=env, notes=hygiene_notes + run.notes + run.cell_errors)
     if run.status != "ok":

@@ -303,6 +303,30 @@ def test_a_worker_whose_batch_died_records_nothing(klass, tmp_path):
     assert not list(tmp_path.glob("out/**/*.json"))
 
 
+def test_a_worker_leaves_warm_the_kernel_its_next_submission_needs(tmp_path):
+    """One worker, 01 then 02: the kernel it leaves warm after the last 01 is a 02 kernel, so only the first
+    submission waits for a kernel (a 01 kernel left there would have been started for nothing)."""
+    sub = tmp_path / "submitted"
+    for student, notebook in (("a", BLANK01), ("b", BLANK01), ("c", BLANK02), ("d", BLANK02)):
+        label = notebook.stem
+        (sub / student / label).mkdir(parents=True)
+        (sub / student / label / f"{label}.ipynb").write_bytes(notebook.read_bytes())
+    run_grade(str(sub), "--out", str(tmp_path / "out"), "--workers", "1", "--brief")
+    warm = {r.student: r.timings.get("warm_kernel") for r in store.load_results(tmp_path / "out")}
+    assert warm == {"a": False, "b": True, "c": True, "d": True}
+
+
+def test_the_likely_next_submission_of_a_worker():
+    subs = [batch.Submission(path=Path(f"/c/{n}.ipynb"), student=n, label=label, known=known, sha256=n)
+            for n, label, known in (("a", "01-sklearn", True), ("b", "02-graphs", True), ("c", "02-graphs", True),
+                                    ("d", "nb", False))]
+    o = batch.BatchOptions(timeouts={"02-graphs": 99})
+    assert batch._likely_next(subs[1:], 2, o) == {"assignment": "02-graphs", "timeout": 99}   # c, after b
+    assert batch._likely_next(subs[:1], 1, o) == {"assignment": "01-sklearn", "timeout": None}
+    assert batch._likely_next(subs[2:3], 2, o) is None   # the other worker takes c: this one has nothing next
+    assert batch._likely_next(subs[3:], 1, o) is None    # not a known assignment: no kernel
+
+
 def test_regrade_one_student_and_a_changed_resubmission(klass, clean, tmp_path):
     out = tmp_path / "regrade"
     out.mkdir()

@@ -45,15 +45,20 @@ class Execution:
     steps: dict = field(default_factory=dict)   # seconds: kernel_start_s, preamble_s, cells_s, export_s
 
 
+SAME = "same"   # execute(then=...): leave a kernel of the same assignment warm
+
+
 def execute(nb, assignment: Practical, hidden: dict | None = None, *, seed: int = DEFAULT_SEED,
             device: str = "cpu", timeout_s: float | None = None, memory_mb: float | None = None,
             keep: Path | None = None, hide: list[Path] = (), isolate: bool = True,
-            disk_mb: float = DISK_MB, pool: KernelPool | None = None, on_start=None) -> Execution:
+            disk_mb: float = DISK_MB, pool: KernelPool | None = None, on_start=None,
+            then: tuple | None | str = SAME) -> Execution:
     """Run the notebook ``nb`` (validated, normalised) for ``assignment``; never raises for student faults.
 
     ``hide``: folders the kernel must not see (the course, other submissions, the grader's outputs).
-    ``pool``: take a warm kernel from it, and when done leave it the kernel for the next submission of the
-    same assignment, so a batch never waits for kernel start-up and heavy imports.
+    ``pool``: take a warm kernel from it, and when done leave it a kernel for the next submission, so a batch
+    never waits for kernel start-up and heavy imports. ``then``: that submission's (assignment, timeout_s) when
+    the batch knows it, None when none is expected (no kernel is started for nothing); by default this one's.
     ``on_start``: called with the kernel's ``Job`` before it gets the submission (the re-trace pairs with it).
     """
     options = dict(seed=seed, device=device, hide=hide, keep=keep, isolate=isolate, timeout_s=timeout_s)
@@ -65,8 +70,10 @@ def execute(nb, assignment: Practical, hidden: dict | None = None, *, seed: int 
     execution = run_job(job, nb, assignment, hidden, timeout_s=timeout_s or assignment.timeout_s,
                         memory_mb=memory_mb or assignment.memory_mb, disk_mb=disk_mb)
     execution.warm = warm
-    if pool is not None:
+    if pool is not None and then == SAME:
         pool.put(start_job(assignment, **options))
+    elif pool is not None and then is not None:
+        pool.put(start_job(then[0], **{**options, "timeout_s": then[1]}))
     return execution
 
 
