@@ -136,3 +136,22 @@ def test_nbgrader_course_round_trip(tmp_path, monkeypatch):
         assert cells == {"02_numpy": 3, "02_graph": 5, "02_total_error": 6, "02_shapes": 2, "02_gradient": 4}
         graph = gb.find_grade("02_graph", NOTEBOOK, ASSIGNMENT, "alice")
         assert (graph.auto_score, graph.manual_score, graph.needs_manual_grade) == (5, None, False)
+
+
+def test_a_new_gradebook_is_stamped_as_nbgrader_stamps_it_without_running_alembic(tmp_path, monkeypatch):
+    """The migrations' head is read in the grader's process; nbgrader's own way (the ``alembic`` program) must
+    give the same, and nbgrader's ``db upgrade`` must find nothing to do."""
+    import sqlite3
+
+    from nbgrader.api import get_alembic_version
+
+    monkeypatch.setenv("PATH", os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p != BIN))
+    monkeypatch.setattr(subprocess, "Popen", None)   # no program runs: the head is read here
+    db = write_gradebook([result("ann", True)], tmp_path / "gradebook.db")
+    monkeypatch.undo()
+    stamp = sqlite3.connect(db).execute("SELECT version_num FROM alembic_version").fetchall()
+    monkeypatch.setenv("PATH", ENV["PATH"])
+    assert stamp == [(get_alembic_version(),)]
+    (tmp_path / "nbgrader_config.py").write_text(f"c.CourseDirectory.db_url = 'sqlite:///{db}'\n")
+    run(sys.executable, "-m", "nbgrader", "db", "upgrade", cwd=tmp_path)
+    assert sqlite3.connect(db).execute("SELECT version_num FROM alembic_version").fetchall() == stamp
