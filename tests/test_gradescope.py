@@ -150,6 +150,19 @@ def test_unsandboxed_grading_is_refused_without_the_opt_in(built_zip, tmp_path):
     assert "--allow-unsandboxed" in out["output"]          # what the instructor can do
 
 
+def test_a_host_whose_bubblewrap_cannot_make_namespaces_is_refused_too(built_zip, tmp_path):
+    """bwrap installed but its namespaces forbidden (a container's default profile): every kernel would fail to
+    start, so the submission is refused with bwrap's own words, as where bwrap is missing."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "bwrap").write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
+    (fake / "bwrap").chmod(0o755)
+    out = run_autograder(gradescope_root(tmp_path, built_zip, KEY), PATH=f"{fake}:{os.environ['PATH']}")
+    assert out["score"] == 0 and out["tests"] == []
+    assert "bubblewrap cannot isolate a process on this host (bwrap: No permissions to create new namespace)" \
+        in out["output"] and "refuses to run student code unsandboxed" in out["output"]
+
+
 def test_the_opt_in_is_recorded_in_the_zip_and_lets_grading_proceed(tmp_path):
     opted = build_zip(tmp_path / "opted.zip", "02-graphs", "kit-tests-secret", allow_unsandboxed=True)
     assert OPT_IN in zipfile.ZipFile(opted).namelist()

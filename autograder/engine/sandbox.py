@@ -14,6 +14,7 @@ connection file to the kernel's user, then execs CMD (bwrap [setpriv] python -m 
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import sys
@@ -95,7 +96,39 @@ def available() -> tuple[bool, str]:
         return False, "bubblewrap (bwrap) is not installed: student code runs with the grader's permissions"
     if os.geteuid() == 0 and shutil.which("setpriv") is None:
         return False, "setpriv is missing: cannot drop to an unprivileged user"
-    return True, ""
+    return _isolates(shutil.which("bwrap"), os.geteuid() == 0)
+
+
+# the namespaces and mounts every sandboxed process gets (kernel_command, and _isolates' trial)
+NAMESPACES = ["--dev", "/dev", "--proc", "/proc", "--unshare-net", "--unshare-pid", "--unshare-ipc",
+              "--unshare-uts", "--unshare-cgroup-try", "--die-with-parent", "--new-session"]
+
+
+def _drop(uid: int) -> list[str]:
+    """A root grader mounts as root, then the kernel drops to its own user inside the sandbox: no capabilities,
+    no setuid escalation, and the process limit applies (root is exempt from RLIMIT_NPROC)."""
+    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all",
+            "--bounding-set=-all", "--no-new-privs"]
+
+
+@functools.lru_cache(maxsize=None)
+def _isolates(bwrap: str, root: bool) -> tuple[bool, str]:
+    """Whether ``bwrap`` can make a kernel's namespaces here, tried once: an installed bubblewrap is not enough
+    where a container forbids them (Docker's default profile, some CI and autograding hosts), and every kernel
+    would then fail to start."""
+    import subprocess
+
+    cmd = [bwrap, *([] if root else ["--unshare-user"]), *NAMESPACES, "--ro-bind", "/", "/",
+           *(_drop(NOBODY) if root else []), "true"]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        said = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1][:300]
+    except (OSError, subprocess.TimeoutExpired) as e:
+        proc, said = None, f"{type(e).__name__}: {e}"[:300]
+    if proc is not None and proc.returncode == 0:
+        return True, ""
+    return False, (f"bubblewrap cannot isolate a process on this host ({said}): student code runs with the "
+                   "grader's permissions")
 
 
 _warned = False
@@ -181,9 +214,7 @@ def kernel_command(kernel: list[str], *, work: Path, runtime: Path, hide: list[P
             ops.append((h, ["--tmpfs", str(h)]))
     ops.sort(key=lambda op: len(op[0].parts))
     root = os.geteuid() == 0
-    bwrap = ["bwrap", "--dev", "/dev", "--proc", "/proc",
-             "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-             "--die-with-parent", "--new-session", "--chdir", str(work),
+    bwrap = ["bwrap", *NAMESPACES, "--chdir", str(work),
              # in its own PID namespace the kernel's parent is PID 1: its parent poller would shut it down
              "--unsetenv", "JPY_PARENT_PID"]
     if not root:
@@ -193,10 +224,7 @@ def kernel_command(kernel: list[str], *, work: Path, runtime: Path, hide: list[P
             bwrap += ["--dev-bind", str(node), str(node)]  # an unprivileged grader makes its namespaces through a user namespace
     for _, args in ops:
         bwrap += args
-    # A root grader mounts as root, then the kernel drops to `nobody` inside the sandbox: no capabilities,
-    # no setuid escalation, and the process limit applies (root is exempt from RLIMIT_NPROC).
-    drop = ["setpriv", f"--reuid={limits.uid}", f"--regid={limits.uid}", "--clear-groups", "--inh-caps=-all",
-            "--bounding-set=-all", "--no-new-privs"] if root else []
+    drop = _drop(limits.uid) if root else []
     return [sys.executable, "-m", "autograder.engine.sandbox", *limits.argv(), "--", *bwrap, *drop, *kernel]
 
 
