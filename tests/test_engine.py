@@ -273,3 +273,22 @@ def test_the_sandbox_is_available_only_where_bubblewrap_can_make_its_namespaces(
     ok, why = sandbox.available()
     assert not ok and "bubblewrap cannot isolate a process on this host (bwrap: Creating new namespace failed: " \
                       "Operation not permitted)" in why
+
+
+@pytest.mark.parametrize("parent_waits", [True, False])
+def test_a_kernel_launcher_whose_worker_died_before_it_started_runs_nothing(tmp_path, parent_waits):
+    """The execution worker starts the sandbox's launcher, which becomes bwrap (--die-with-parent): a worker
+    killed in between (a batch killed while a kernel starts) must not leave the kernel running, parentless."""
+    import subprocess
+    import sys
+
+    marker, conn = tmp_path / "ran", tmp_path / "kernel.json"
+    conn.write_text("{}")
+    launcher = [sys.executable, "-m", "autograder.engine.sandbox", "--nproc=256", "--nofile=256", "--fsize-mb=1",
+                "--cpu-s=30", "--", "sh", "-c", f"sleep 2; touch {marker}", "-f", str(conn)]
+    worker = ("import os, subprocess, sys\n"
+              f"p = subprocess.Popen({launcher!r}, env=dict(os.environ, AUTOGRADER_LAUNCHER_PARENT=str(os.getpid())))\n"
+              + ("p.wait()\n" if parent_waits else "os._exit(0)\n"))   # else gone before the launcher has started
+    subprocess.run([sys.executable, "-c", worker], cwd=REPO, timeout=60, check=True)
+    time.sleep(0 if parent_waits else 4)
+    assert marker.exists() == parent_waits

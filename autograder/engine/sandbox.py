@@ -240,8 +240,26 @@ def prepare(job: Path, *writable: Path, uid: int = NOBODY) -> None:
                     os.chown(name, uid, uid)
 
 
+PARENT = "AUTOGRADER_LAUNCHER_PARENT"   # the execution worker's pid, which it puts in its own environment
+
+
+def _die_with_parent() -> None:
+    """Die with the execution worker that started this launcher. bwrap's --die-with-parent takes hold only once
+    bwrap runs: a worker killed before that (a batch killed while a kernel starts) would leave the kernel
+    running with no parent. The signal is armed here (it survives exec), then the parent checked."""
+    import ctypes
+    import signal
+
+    expected = os.environ.pop(PARENT, "")
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
+    if expected and os.getppid() != int(expected):
+        os._exit(1)
+
+
 def _launch(argv: list[str]) -> None:
     import resource
+
+    _die_with_parent()
 
     limits, cmd = argv[: argv.index("--")], argv[argv.index("--") + 1:]
     values = dict(a.lstrip("-").split("=", 1) for a in limits)
