@@ -334,10 +334,18 @@ def cmd_student_kit(args) -> int:
 
 def cmd_data(args) -> int:
     from autograder.data import load_fashion_mnist
+    from autograder.datasets import IMAGENET
 
     for split in ("train", "test"):
         x, y = load_fashion_mnist(split)
         print(f"Fashion-MNIST {split}: {x.shape[0]} images in Keras' cache")
+    # optional: without them 05's ImageNet checks are skipped and leave every total
+    where = IMAGENET.source()
+    if where is not None:
+        print(f"InceptionV3's ImageNet weights: in {where} (05's ImageNet checks run)")
+    else:
+        print("InceptionV3's ImageNet weights: missing, so 05's three ImageNet checks are skipped (they leave every "
+              "total).\n" + IMAGENET.how_to_install())
     return 0
 
 
@@ -449,7 +457,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="record a known-wrong value of KEY (e.g. chance level); the threshold must reject it")
     c.set_defaults(func=cmd_calibrate)
 
-    d = sub.add_parser("data", help="put Fashion-MNIST in Keras' cache (from Debian's package, else download)")
+    d = sub.add_parser("data", help="put Fashion-MNIST in Keras' cache (from Debian's package, else download); "
+                                    "say whether 05's ImageNet weights are there")
     d.set_defaults(func=cmd_data)
 
     k = sub.add_parser("student-kit", help="write the students' package: self-checks with public checks only")

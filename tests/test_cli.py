@@ -186,3 +186,22 @@ def test_cli_check_worker_records_its_owner():
         assert (w.folder / OWNER).read_text() == str(os.getpid())
     finally:
         w.close()
+
+
+def test_cli_data_says_whether_the_imagenet_weights_are_there(tmp_path):
+    """Optional: without them 05's ImageNet checks are skipped, which an instructor should know before grading."""
+    from autograder.datasets import IMAGENET
+
+    env = dict(os.environ, KERAS_HOME=str(tmp_path))
+    run = lambda: subprocess.run([sys.executable, "-m", "autograder", "data"], cwd=REPO, env=env,  # noqa: E731
+                                 capture_output=True, text=True, timeout=300)
+    out = run()
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "Fashion-MNIST test: 10000 images" in out.stdout
+    assert "ImageNet weights: missing, so 05's three ImageNet checks are skipped" in out.stdout
+    assert all(str(tmp_path / "models" / name) in out.stdout for name in IMAGENET.files)   # where to put them
+    (tmp_path / "models").mkdir(exist_ok=True)
+    for name in IMAGENET.files:
+        (tmp_path / "models" / name).write_bytes(b"")
+    out = run()
+    assert f"ImageNet weights: in {tmp_path / 'models'} (05's ImageNet checks run)" in out.stdout
