@@ -150,3 +150,11 @@ def notebook_constants(name: str) -> dict:
                     except ValueError:
                         pass
     return found
+
+
+def failing_bwrap(folder: Path, said: str) -> Path:
+    """A ``bwrap`` in ``folder`` that fails as one whose namespaces a host forbids (put ``folder`` first on PATH)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "bwrap").write_text(f"#!/bin/sh\necho '{said}' >&2\nexit 1\n")
+    (folder / "bwrap").chmod(0o755)
+    return folder

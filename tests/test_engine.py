@@ -261,15 +261,14 @@ def test_a_deep_temporary_folder_does_not_break_the_kernels_sockets(tmp_path, mo
 
 def test_the_sandbox_is_available_only_where_bubblewrap_can_make_its_namespaces(tmp_path, monkeypatch):
     from autograder.engine import sandbox
+    from helpers import failing_bwrap
 
     ok, why = sandbox.available()
     if not ok and "not installed" in why:
         pytest.skip(why)
     assert ok, why   # here: bwrap makes them (the kit's own tests of isolation run)
-    fake = tmp_path / "bwrap"
-    fake.write_text("#!/bin/sh\necho 'bwrap: Creating new namespace failed: Operation not permitted' >&2\nexit 1\n")
-    fake.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    fake = failing_bwrap(tmp_path, "bwrap: Creating new namespace failed: Operation not permitted")
+    monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")
     ok, why = sandbox.available()
     assert not ok and "bubblewrap cannot isolate a process on this host (bwrap: Creating new namespace failed: " \
                       "Operation not permitted)" in why

@@ -153,10 +153,9 @@ def test_unsandboxed_grading_is_refused_without_the_opt_in(built_zip, tmp_path):
 def test_a_host_whose_bubblewrap_cannot_make_namespaces_is_refused_too(built_zip, tmp_path):
     """bwrap installed but its namespaces forbidden (a container's default profile): every kernel would fail to
     start, so the submission is refused with bwrap's own words, as where bwrap is missing."""
-    fake = tmp_path / "bin"
-    fake.mkdir()
-    (fake / "bwrap").write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
-    (fake / "bwrap").chmod(0o755)
+    from helpers import failing_bwrap
+
+    fake = failing_bwrap(tmp_path / "bin", "bwrap: No permissions to create new namespace")
     out = run_autograder(gradescope_root(tmp_path, built_zip, KEY), PATH=f"{fake}:{os.environ['PATH']}")
     assert out["score"] == 0 and out["tests"] == []
     assert "bubblewrap cannot isolate a process on this host (bwrap: No permissions to create new namespace)" \

@@ -275,8 +275,9 @@ def _worker(job: Path) -> int:
 
     # the grader's pid from the job folder, not getppid(): a grader gone before this line leaves us pid 1 as parent
     threading.Thread(target=_exit_when_orphaned, args=(grader_pid(job),), daemon=True).start()
-    os.environ[sandbox.PARENT] = str(os.getpid())   # the launcher checks that it still has this parent
     settings = json.loads((job / "job.json").read_text())
+    if settings["ipc"]:   # sandboxed: the launcher checks that it still has this parent (and drops the variable)
+        os.environ[sandbox.PARENT] = str(os.getpid())
     preamble = nbformat.v4.new_code_cell(settings["preamble"], metadata={"ag_role": "preamble"})
     km = AsyncKernelManager(kernel_name=KERNEL_NAME, connection_file=str(job / "runtime" / "kernel.json"))
     if settings["ipc"]:  # the sandboxed kernel has no network, not even loopback: talk over unix sockets
