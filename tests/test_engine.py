@@ -177,14 +177,17 @@ def test_a_kernel_whose_grader_was_killed_goes_away(tmp_path):
 
     import psutil
 
+    from autograder.engine import zygote
+    from autograder.engine.limits import process_tree
+
     script = ("import nbformat\nfrom autograder import practicals\nfrom autograder.engine.execute import execute\n"
               "nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('import time\\ntime.sleep(600)')])\n"
               "execute(nb, practicals.get('01-sklearn'), None, timeout_s=300)\n")
     grader = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path)
     tree, deadline = [], time.monotonic() + 60
     while time.monotonic() < deadline:   # until the notebook's cell is running in the kernel
-        tree = psutil.Process(grader.pid).children(recursive=True)
-        if any("ipykernel" in " ".join(p.cmdline()) for p in tree if p.is_running()):
+        tree = process_tree(psutil.Process(grader.pid))[1:]   # with a kernel forked by the factory (zygote.py)
+        if any("ipykernel" in " ".join(p.cmdline()) or zygote.adopted(p.pid) for p in tree if p.is_running()):
             break
         time.sleep(0.2)
     time.sleep(3)

@@ -21,7 +21,7 @@ import nbformat
 import psutil
 
 from autograder import datasets
-from autograder.engine import sandbox
+from autograder.engine import sandbox, zygote
 from autograder.engine.artifacts import FINAL, SNAPSHOTS, take_snapshot
 from autograder.engine.assemble import KERNEL_NAME, ONLY_PLACEHOLDER, preamble_source
 from autograder.engine.limits import (MALLOC_FLAGS, TWIN_PIDS, CpuClock, forked_twins, kill_tree, process_tree,
@@ -55,6 +55,12 @@ def kernel_env(job: Path, work: Path, device: str) -> dict:
         if key in os.environ:
             env[key] = os.environ[key]
     return env
+
+
+def factory_env(device: str) -> dict:
+    """The kernel factory's environment (engine/zygote.py): a kernel's, its home in a folder kernels do not see
+    (TensorFlow's import makes a Keras folder there)."""
+    return kernel_env(zygote.DATA, zygote.DATA, device)
 
 
 KERNEL_ARGV = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
@@ -125,10 +131,15 @@ def start_job(assignment: Practical, *, seed: int, device: str = "cpu", hide=(),
         if twin:
             for name in ("twin-in", "twin-out"):
                 os.mkfifo(job / name, 0o600)
+        limits = sandbox.Limits(cpu_s=limit, uid=user.uid, twin=str(job) if twin else "")
         argv = sandbox.kernel_command(TWIN_ARGV if twin else KERNEL_ARGV, work=work, runtime=runtime,
-                                      hide=list(hide), data_binds=data_binds, device=device,
-                                      limits=sandbox.Limits(cpu_s=limit, uid=user.uid, twin=str(job) if twin else ""))
+                                      hide=list(hide), data_binds=data_binds, device=device, limits=limits)
         sandbox.prepare(job, work, runtime, uid=user.uid)
+        # forked from the kernel factory when there is one (no TensorFlow import per kernel); this command if not
+        factory = zygote.get(job.parent, hide, device, factory_env(device))
+        if factory is not None:
+            argv = zygote.request(job, zygote=factory, work=work, runtime=runtime, data_binds=data_binds,
+                                  limits=limits, twin=twin, fallback=argv) or argv
     else:
         if isolate:
             sandbox.warn_unavailable(why)

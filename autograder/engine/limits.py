@@ -65,10 +65,19 @@ def unlinked_mb(procs) -> tuple[float, float]:
 
 
 def process_tree(proc: psutil.Process) -> list[psutil.Process]:
+    """``proc`` and its descendants, with the kernel each kernel factory client stands for (engine/zygote.py)."""
+    from autograder.engine.zygote import adopted
+
     try:
-        return [proc, *proc.children(recursive=True)]
+        procs = [proc, *proc.children(recursive=True)]
     except psutil.Error:
         return []
+    for p in list(procs):
+        kernel = adopted(p.pid)
+        if kernel is not None:   # once: the factory's own tree (a batch worker's child) may hold it already
+            pids = {q.pid for q in procs}
+            procs += [q for q in process_tree(kernel) if q.pid not in pids]
+    return procs
 
 
 def rss_mb(procs) -> float:
@@ -103,11 +112,12 @@ def read_twins(job: Path) -> set[int]:
 def forked_twins(procs) -> set[int]:
     """The kernel's twin in a kernel's tree (engine/twin.py): a process forked by the kernel's start-up, with its
     command line. Asked before the student's code runs (which could fork the same way later), it is only that."""
-    twins = set()
+    twins, pids = set(), {p.pid for p in procs}
     for p in procs:
         try:
-            cmd = p.cmdline()
-            if cmd[1:3] == ["-m", "autograder.engine.twin"] and p.parent() is not None and p.parent().cmdline() == cmd:
+            cmd, parent = p.cmdline(), p.parent()
+            if (cmd[1:3] in (["-m", "autograder.engine.twin"], ["-m", "autograder.engine.zygote"])
+                    and parent is not None and parent.pid in pids and parent.cmdline() == cmd):
                 twins.add(p.pid)
         except psutil.Error:
             pass

@@ -153,7 +153,7 @@ def _is_within(path: Path, other: Path) -> bool:
 SYSTEM = ("/usr", "/etc", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/sys")  # read-only, for libraries and config
 
 
-def allowed_paths(work: Path, runtime: Path, data_binds: dict[Path, Path]) -> list[tuple[Path, list[str]]]:
+def allowed_paths(writable: list[Path], data_binds: dict[Path, Path]) -> list[tuple[Path, list[str]]]:
     """The kernel's whole view of the file system (an allow-list): mount operations, parents first.
 
     System folders and the Python environment read-only, the kit's own package without its checks, the data
@@ -184,9 +184,9 @@ def allowed_paths(work: Path, runtime: Path, data_binds: dict[Path, Path]) -> li
     for hidden in map(Path, HIDDEN_FROM_KERNEL):  # the test split the grader scores with
         if hidden.exists():
             ops.append((hidden, ["--tmpfs", str(hidden)]))
-    ops.append((Path("/tmp"), ["--tmpfs", "/tmp"]))
-    ops.append((work, ["--bind", str(work), str(work)]))
-    ops.append((runtime, ["--bind", str(runtime), str(runtime)]))
+    if Path("/tmp") not in writable:
+        ops.append((Path("/tmp"), ["--tmpfs", "/tmp"]))
+    ops += [(w, ["--bind", str(w), str(w)]) for w in writable]
     for dst, src in data_binds.items():
         ops.append((dst, ["--ro-bind", str(src), str(dst)]))
     # the folders leading to each mount are created by bwrap: make them traversable by the kernel's user
@@ -206,15 +206,27 @@ def kernel_command(kernel: list[str], *, work: Path, runtime: Path, hide: list[P
     ``hide``: folders that must stay invisible even if they lie inside an allowed folder (e.g. a course kept
     inside the Python environment); anything outside the allow-list is invisible anyway.
     """
-    ops = allowed_paths(work, runtime, data_binds)
+    bwrap = bwrap_command([work, runtime], hide=hide, data_binds=data_binds, device=device, chdir=work)
+    drop = _drop(limits.uid) if os.geteuid() == 0 else []
+    return [sys.executable, "-m", "autograder.engine.sandbox", *limits.argv(), "--", *bwrap, *drop, *kernel]
+
+
+def bwrap_command(writable: list[Path], *, hide=(), data_binds: dict[Path, Path], device: str, chdir: Path,
+                  own_pids: bool = True) -> list[str]:
+    """bwrap and its options: the allow-list view with ``writable`` folders, in new namespaces.
+
+    ``own_pids``: a PID namespace of its own (a kernel); the kernel factory (zygote.py) keeps the grader's, so
+    that the process ids it reports are the grader's, and gives each kernel its own."""
+    ops = allowed_paths(list(writable), data_binds)
     allowed = [dst for dst, args in ops if args[0] in ("--ro-bind", "--bind")]
     for h in {Path(p).resolve() for p in hide}:
         inside = [a for a in allowed if _is_within(h, a) and h != a]
-        if inside and not any(_is_within(a, h) for a in (work, runtime)):
+        if inside and not any(_is_within(a, h) for a in writable):
             ops.append((h, ["--tmpfs", str(h)]))
     ops.sort(key=lambda op: len(op[0].parts))
     root = os.geteuid() == 0
-    bwrap = ["bwrap", *NAMESPACES, "--chdir", str(work),
+    namespaces = NAMESPACES if own_pids else [n for n in NAMESPACES if n != "--unshare-pid"]
+    bwrap = ["bwrap", *namespaces, "--chdir", str(chdir),
              # in its own PID namespace the kernel's parent is PID 1: its parent poller would shut it down
              "--unsetenv", "JPY_PARENT_PID"]
     if not root:
@@ -224,8 +236,7 @@ def kernel_command(kernel: list[str], *, work: Path, runtime: Path, hide: list[P
             bwrap += ["--dev-bind", str(node), str(node)]  # an unprivileged grader makes its namespaces through a user namespace
     for _, args in ops:
         bwrap += args
-    drop = _drop(limits.uid) if root else []
-    return [sys.executable, "-m", "autograder.engine.sandbox", *limits.argv(), "--", *bwrap, *drop, *kernel]
+    return bwrap
 
 
 def prepare(job: Path, *writable: Path, uid: int = NOBODY) -> None:

@@ -139,6 +139,32 @@ def _twin(fd_in: int, fd_out: int, ready: int) -> None:
         os._exit(0)
 
 
+def fork_twin(fd_in: int, fd_out: int) -> None:
+    """(The kernel-to-be, TensorFlow imported) fork the twin, then close the pipes: the kernel keeps neither."""
+    if not _shared_writable_mappings():
+        ready_r, ready_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(ready_r)
+            _twin(fd_in, fd_out, ready_w)
+        os.close(ready_w)
+        os.read(ready_r, 1)   # the twin is non-dumpable before the kernel goes on (empty: it failed)
+        os.close(ready_r)
+    for fd in (fd_in, fd_out):
+        os.close(fd)   # no twin (shared memory): the grader sees no answer and re-traces in a fresh process
+
+
+def become_kernel() -> None:
+    """Run ``ipykernel_launcher`` in this process, which imported nothing of the submission."""
+    for name in [m for m in sys.modules if m == "autograder" or m.startswith("autograder.")]:
+        del sys.modules[name]   # the kernel imports nothing of the kit
+    if sys.modules.get("rfc3987_syntax", 0) is None:
+        del sys.modules["rfc3987_syntax"]   # left out by the kit's package, not by the student's kernel
+    import runpy
+
+    runpy.run_module("ipykernel_launcher", run_name="__main__", alter_sys=True)
+
+
 def main() -> None:
     fds = os.environ.pop(ENV, "")
     if fds:
@@ -148,23 +174,8 @@ def main() -> None:
         # as the preamble of a notebook without Keras does (02's): it finds TensorFlow imported; one that uses
         # Keras loads it there, and `tf.keras` in the twin's trace too
         import_tensorflow(leave_out=("sklearn", "keras"))
-        shared = _shared_writable_mappings()
-        if not shared:
-            ready_r, ready_w = os.pipe()
-            pid = os.fork()
-            if pid == 0:
-                os.close(ready_r)
-                _twin(fd_in, fd_out, ready_w)
-            os.close(ready_w)
-            os.read(ready_r, 1)   # the twin is non-dumpable before the kernel goes on (empty: it failed)
-            os.close(ready_r)
-        for fd in (fd_in, fd_out):
-            os.close(fd)   # no twin (shared memory): the grader sees no answer and re-traces in a fresh process
-        for name in [m for m in sys.modules if m == "autograder" or m.startswith("autograder.")]:
-            del sys.modules[name]   # the kernel imports nothing of the kit
-    import runpy
-
-    runpy.run_module("ipykernel_launcher", run_name="__main__", alter_sys=True)
+        fork_twin(fd_in, fd_out)
+    become_kernel()
 
 
 if __name__ == "__main__":
