@@ -47,6 +47,8 @@ CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = 0x08000000, 0x20000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 MNT_DETACH = 2
+OPEN_TREE, MOVE_MOUNT = 428, 429   # Linux 5.2 (the same number on every architecture); older: the launcher
+OPEN_TREE_CLONE, AT_RECURSIVE, AT_FDCWD, MOVE_MOUNT_F_EMPTY_PATH = 1, 0x8000, -100, 4
 PR_SET_PDEATHSIG, PR_SET_KEEPCAPS, PR_CAPBSET_DROP = 1, 8, 24
 PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 38, 47, 4
 
@@ -285,6 +287,8 @@ def _serve(listen_fd: int, jobs_root: str) -> None:
     import_tensorflow(leave_out=("sklearn", "keras"))
     import ipykernel.kernelapp  # noqa: F401  (what ipykernel_launcher imports: IPython, zmq, tornado)
 
+    from autograder.engine import sandbox, twin  # noqa: F401  (imported before any view changes)
+
     threads = len(os.listdir("/proc/self/task"))
     if threads != base:   # a fork could leave another thread's lock held in the kernel: serve nothing
         print(f"zygote: {threads - base} threads started by the imports; not serving", file=sys.stderr, flush=True)
@@ -401,34 +405,62 @@ def _monitor(conn: socket.socket, msg: dict, fds: list[int], jobs_root: str) -> 
             return 0
 
 
+def _submounts(folder: Path) -> list[Path]:
+    """The outermost mount points strictly inside ``folder`` (their own mounts inside them come along)."""
+    import re
+
+    points = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            point = Path(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), line.split()[4]))
+            if point != folder and point.is_relative_to(folder):
+                points.append(point)
+    return sorted({p for p in points if not any(q != p and p.is_relative_to(q) for q in points)})
+
+
 def _make_view(work: Path, runtime: Path, data: dict, jobs_root: Path) -> None:
-    """The kernel's view from the factory's: the same allow-list, but of the jobs only its own folders."""
+    """The kernel's view from the factory's: the same allow-list, but of the jobs only its own folders.
+
+    What it keeps is cloned first (open_tree: a detached copy of a mount, no path needed), then the factory's
+    /tmp, jobs' folder and data files are unmounted (not covered: nothing of them stays, not even in
+    /proc/self/mountinfo), fresh ones mounted, and the clones attached where the kernel expects them. Nothing
+    is written to the folders the factory's kernels share."""
+    from autograder.engine.sandbox import allowed_paths
+
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
-    stash = Path("/.ag-stash")
-    stash.mkdir(mode=0o700)
-    _mount("tmpfs", str(stash), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700")
-    held = {"work": work, "runtime": runtime}
-    held.update({f"data{i}": Path(src) for i, src in enumerate(data.values())})
-    for name, src in held.items():
-        target = stash / name
-        target.mkdir() if src.is_dir() else target.touch()
-        _mount(str(src), str(target), None, MS_BIND | MS_REC)
-    flags = MS_NOSUID | MS_NODEV
-    _mount("tmpfs", "/tmp", "tmpfs", flags, "mode=0755")   # its own, as bwrap's --tmpfs /tmp (root's: read-only)
-    for cover in (jobs_root, DATA):   # other jobs, and data files it was not given
-        if not cover.is_relative_to("/tmp") and cover.exists():
-            _mount("tmpfs", str(cover), "tmpfs", flags, "mode=0755")
-    for folder in (work, runtime):
-        for parent in reversed([p for p in folder.parents if p != Path("/")]):
+    covers = [Path("/tmp")] + ([jobs_root] if not jobs_root.is_relative_to("/tmp") else [])
+    # what the kernels' allow-list mounts inside them stays (the kit or its Python environment may live in /tmp)
+    allowed = {dst for dst, args in allowed_paths([], {}) if args[0] in ("--ro-bind", "--bind")}
+    kept = [m for c in covers for m in _submounts(c) if m in allowed]
+    places = [*kept, work, runtime, *map(Path, data)]
+    clones = [_open_tree(p) for p in [*kept, work, runtime, *map(Path, data.values())]]
+    for cover in covers:
+        _check(_libc.umount2(str(cover).encode(), MNT_DETACH), f"umount {cover}")
+    for m in _submounts(DATA):
+        _check(_libc.umount2(str(m).encode(), MNT_DETACH), f"umount {m}")
+    for cover in [*covers, DATA]:   # its own /tmp, as bwrap's --tmpfs /tmp (root's: read-only to the kernel)
+        _mount("tmpfs", str(cover), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")
+    for place, clone in zip(places, clones):
+        for parent in reversed([p for p in place.parents if p != Path("/")]):
             if not parent.exists():
                 parent.mkdir(mode=0o755)
-        folder.mkdir(mode=0o755, exist_ok=True)
-        _mount(str(stash / folder.name), str(folder), None, MS_BIND | MS_REC)
-    for i, dst in enumerate(data):   # the placeholders start_job made in the work folder
-        _mount(str(stash / f"data{i}"), dst, None, MS_BIND)
+        if not place.exists():   # (the data placeholders exist: start_job made them in the work folder)
+            place.mkdir(mode=0o755) if os.path.isdir(f"/proc/self/fd/{clone}") else place.touch()
+        L = ctypes.c_long
+        _check(_libc.syscall(L(MOVE_MOUNT), L(clone), b"", L(AT_FDCWD), str(place).encode(), L(MOVE_MOUNT_F_EMPTY_PATH)),
+               f"move_mount {place}")
+        os.close(clone)
+    for dst in data:
         _mount(None, dst, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
-    _check(_libc.umount2(str(stash).encode(), MNT_DETACH), "umount stash")
-    stash.rmdir()
+
+
+def _open_tree(path: Path) -> int:
+    L = ctypes.c_long
+    fd = _libc.syscall(L(OPEN_TREE), L(AT_FDCWD), str(path).encode(), L(OPEN_TREE_CLONE | AT_RECURSIVE | os.O_CLOEXEC))
+    if fd < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"open_tree {path}: {os.strerror(err)}")
+    return fd
 
 
 class _CapHeader(ctypes.Structure):
@@ -463,6 +495,7 @@ def _drop_privileges(uid: int, rlimits: dict) -> None:
 def _kernel(msg: dict, fds: list[int], twin_fds: list[int], ready: int) -> None:
     """(PID 1 of the kernel's namespace) mount its /proc, drop everything, become the kernel."""
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    _check(_libc.umount2(b"/proc", MNT_DETACH), "umount /proc")   # the factory's (the grader's processes)
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     os.setsid()
     for i, fd in enumerate(fds):
