@@ -118,6 +118,8 @@ def test_a_kernel_is_launched_as_before_when_the_factory_cannot_serve(tmp_path, 
     """A factory that died (or refuses) costs its saving, not the submission: the client runs the launcher."""
     factory = zygote.get(tmp_path / "jobs", [], "cpu", dict(os.environ))
     (tmp_path / "jobs").mkdir()
+    for p in psutil.Process(factory.proc.pid).children():   # the factory (or bwrap's child, not yet it)
+        p.kill()
     factory.proc.kill()
     factory.proc.wait()
     monkeypatch.setattr(zygote.Zygote, "alive", lambda self: True)

@@ -40,6 +40,7 @@ DATA = Path("/.ag-data")   # where the factory's view holds each data file a ker
 HEADER = struct.Struct("!I")
 _IMPORTS_ENV: dict = {}   # (the factory) environment variables its imports set
 MAX_REQUEST = 1 << 20
+CONNECT_WAIT_S = 90   # the factory's first kernel waits for its imports (3-10 s on a loaded 2-core machine)
 
 # linux/sched.h, linux/mount.h, linux/prctl.h
 CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS = 0x00020000, 0x02000000, 0x04000000
@@ -227,6 +228,7 @@ def _client(job: Path, conn: str) -> None:
     pid = None
     try:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(CONNECT_WAIT_S)   # a factory that takes no request (stuck, dying) leaves it to the launcher
         _at(Path(spec["socket"]), s.connect)
         s.sendmsg([HEADER.pack(len(message)) + message],
                   [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("3i", 0, 1, 2))])
@@ -234,7 +236,8 @@ def _client(job: Path, conn: str) -> None:
         line = reader.readline().split()
         if line[:1] == [b"pid"]:
             pid = int(line[1])
-    except (OSError, ValueError, IndexError):
+        s.settimeout(None)
+    except (OSError, ValueError, IndexError):   # socket.timeout is an OSError
         pid = None
     if pid is None:   # no factory to serve it: the sandbox's usual launcher, as without one
         argv = [a.replace("{connection_file}", conn) for a in spec["fallback"]]
