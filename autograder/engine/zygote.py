@@ -409,7 +409,7 @@ def _monitor(conn: socket.socket, msg: dict, fds: list[int], jobs_root: str) -> 
 
 
 def _submounts(folder: Path) -> list[Path]:
-    """The outermost mount points strictly inside ``folder`` (their own mounts inside them come along)."""
+    """The mount points strictly inside ``folder``."""
     import re
 
     points = []
@@ -418,7 +418,7 @@ def _submounts(folder: Path) -> list[Path]:
             point = Path(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), line.split()[4]))
             if point != folder and point.is_relative_to(folder):
                 points.append(point)
-    return sorted({p for p in points if not any(q != p and p.is_relative_to(q) for q in points)})
+    return sorted(set(points))
 
 
 def _make_view(work: Path, runtime: Path, data: dict, jobs_root: Path) -> None:
@@ -434,7 +434,9 @@ def _make_view(work: Path, runtime: Path, data: dict, jobs_root: Path) -> None:
     covers = [Path("/tmp")] + ([jobs_root] if not jobs_root.is_relative_to("/tmp") else [])
     # what the kernels' allow-list mounts inside them stays (the kit or its Python environment may live in /tmp)
     allowed = {dst for dst, args in allowed_paths([], {}) if args[0] in ("--ro-bind", "--bind")}
-    kept = [m for c in covers for m in _submounts(c) if m in allowed]
+    # (the outermost: a clone brings the mounts inside it along; a folder hidden above them is not kept)
+    kept = {m for c in covers for m in _submounts(c) if m in allowed}
+    kept = sorted(m for m in kept if not any(k != m and m.is_relative_to(k) for k in kept))
     places = [*kept, work, runtime, *map(Path, data)]
     clones = [_open_tree(p) for p in [*kept, work, runtime, *map(Path, data.values())]]
     for cover in covers:
