@@ -87,9 +87,11 @@ def test_a_forked_kernel_is_isolated_as_a_launched_one_and_sees_no_other_job(tmp
         assert info["network"].startswith("blocked")
         assert info["jobs"] == [Path(info["cwd"]).parent.name]   # neither the classmate's job nor the other kernel's
         assert info["job"] == ["runtime", "work"]
-        # its own /tmp, with only the way to its job folder; /tmp and /dev/shm are read-only, as bwrap makes them
-        assert info["tmp"] == [Path(info["cwd"]).relative_to("/tmp").parts[0]], info["tmp"]
+        # its own /tmp: the way to its job folder (and to the kit, where it lives in /tmp); /tmp and /dev/shm
+        # read-only, as bwrap makes them
+        assert Path(info["cwd"]).relative_to("/tmp").parts[0] in info["tmp"], info["tmp"]
         assert info["shm"] == [] and info["/dev/shm/mine"] == info["/tmp/mine"] == "read-only"
+    assert forked["tmp"] == second["tmp"] == launched["tmp"]
     assert forked["procs"] == ["1", "2"]   # itself and its twin: no process of the grader or of other kernels
     # the same view, environment, import path, limits, temporary folder and signal handling as a launched kernel (the factory's empty data folder
     # aside)
