@@ -42,6 +42,7 @@ _info = {"pid": _os.getpid(), "uid": _os.getuid(), "groups": _os.getgroups(), "c
          "jobs": sorted(_os.listdir(_os.path.dirname(_os.path.dirname(_os.getcwd())))),
          "job": sorted(_os.listdir(_os.path.dirname(_os.getcwd()))),
          "procs": sorted(p for p in _os.listdir("/proc") if p.isdigit()),
+         "init": open("/proc/1/cmdline").read(),
          "env": sorted(_os.environ), "path": _sys.path[:3], "keras": "keras" in _sys.modules,
          "tempdir": _os.path.relpath(__import__("tempfile").gettempdir(), _os.getcwd()), "sigchld": str(__import__("signal").getsignal(17)),
          "limits": [_resource.getrlimit(getattr(_resource, r)) for r in ("RLIMIT_NPROC", "RLIMIT_NOFILE", "RLIMIT_FSIZE")]}
@@ -83,7 +84,8 @@ def test_a_forked_kernel_is_isolated_as_a_launched_one_and_sees_no_other_job(tmp
     monkeypatch.setenv("AUTOGRADER_NO_ZYGOTE", "1")
     launched = probe(tmp_path, "launched", jobs)
 
-    assert forked["pid"] == 1 and launched["pid"] == 2, (forked["pid"], launched["pid"])   # forked / under bwrap
+    assert forked["pid"] == launched["pid"] == 2   # under an init of its own, as under bwrap
+    assert "bwrap" not in forked["init"] and "bwrap" in launched["init"], (forked["init"], launched["init"])
     assert forked["keras"] is False   # 02's kernel, as its preamble imports TensorFlow
     for info in (forked, second, launched):
         assert info["uid"] >= sandbox.UID_BASE and info["groups"] == []
@@ -97,7 +99,7 @@ def test_a_forked_kernel_is_isolated_as_a_launched_one_and_sees_no_other_job(tmp
         assert Path(info["cwd"]).relative_to("/tmp").parts[0] in info["tmp"], info["tmp"]
         assert info["shm"] == [] and info["/dev/shm/mine"] == info["/tmp/mine"] == "read-only"
     assert forked["tmp"] == second["tmp"] == launched["tmp"]
-    assert forked["procs"] == ["1", "2"]   # itself and its twin: no process of the grader or of other kernels
+    assert forked["procs"] == ["1", "2", "3"]   # its init, itself, its twin: no process of the grader or other kernels
     # the same view, environment, import path, limits, temporary folder and signal handling as a launched kernel (the factory's empty data folder
     # aside)
     assert set(forked["root"]) - {zygote.DATA.name} == set(launched["root"])
