@@ -42,7 +42,7 @@ _info = {"pid": _os.getpid(), "uid": _os.getuid(), "groups": _os.getgroups(), "c
          "jobs": sorted(_os.listdir(_os.path.dirname(_os.path.dirname(_os.getcwd())))),
          "job": sorted(_os.listdir(_os.path.dirname(_os.getcwd()))),
          "procs": sorted(p for p in _os.listdir("/proc") if p.isdigit()),
-         "init": open("/proc/1/cmdline").read(),
+         "init": open("/proc/1/cmdline").read(), "group": [_os.getpgid(0), _os.getsid(0)],
          "env": sorted(_os.environ), "path": _sys.path[:3], "keras": "keras" in _sys.modules,
          "tempdir": _os.path.relpath(__import__("tempfile").gettempdir(), _os.getcwd()), "sigchld": str(__import__("signal").getsignal(17)),
          "limits": [_resource.getrlimit(getattr(_resource, r)) for r in ("RLIMIT_NPROC", "RLIMIT_NOFILE", "RLIMIT_FSIZE")]}
@@ -103,7 +103,7 @@ def test_a_forked_kernel_is_isolated_as_a_launched_one_and_sees_no_other_job(tmp
     # the same view, environment, import path, limits, temporary folder and signal handling as a launched kernel (the factory's empty data folder
     # aside)
     assert set(forked["root"]) - {zygote.DATA.name} == set(launched["root"])
-    for key in ("env", "path", "limits", "tempdir", "sigchld"):
+    for key in ("env", "path", "limits", "tempdir", "sigchld", "group"):
         assert forked[key] == launched[key], key
 
 
