@@ -29,7 +29,7 @@ pytestmark = pytest.mark.skipif(not sandbox.available()[0] or os.geteuid() != 0,
 
 @pytest.fixture(autouse=True)
 def factory_on(monkeypatch):
-    monkeypatch.setenv("AUTOGRADER_ZYGOTE", "1")   # opt-in for now (zygote.enabled)
+    monkeypatch.delenv("AUTOGRADER_NO_ZYGOTE", raising=False)
 
 A = practicals.get("02-graphs")
 KEY = A.solution_notebook(REPO)
@@ -106,6 +106,20 @@ def test_a_forked_kernel_is_isolated_as_a_launched_one_and_sees_no_other_job(tmp
     for key in ("env", "path", "limits", "tempdir", "sigchld", "group"):
         assert forked[key] == launched[key], key
 
+
+
+def test_a_runaway_cell_of_a_forked_kernel_with_a_twin_is_interrupted(tmp_path, monkeypatch):
+    """ipykernel interrupts its own process group: a kernel that was PID 1 sent that to its twin only (kill(-1)
+    spares the caller, and succeeds once another process got it), and the loop ran to the notebook's limit."""
+    import dataclasses
+
+    from autograder.grade import grade_notebook
+
+    monkeypatch.setitem(practicals.REGISTRY, A.name, dataclasses.replace(A, cell_cpu_s=4))
+    path = mutate(KEY, tmp_path / "loop", [(ANSWER_END, ANSWER_END + "\nwhile True:\n    pass")])
+    result = grade_notebook(path, timeout_s=60)
+    assert result.status == "graded" and result.score == result.max_score, (result.reason, result.notes)
+    assert any("was stopped: it used more than 4 s of CPU time" in n for n in result.notes), result.notes
 
 def test_a_client_killed_takes_its_kernel_down(tmp_path):
     job = start_job(A, seed=0, keep=tmp_path)
