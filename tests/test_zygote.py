@@ -121,6 +121,45 @@ def test_a_runaway_cell_of_a_forked_kernel_with_a_twin_is_interrupted(tmp_path, 
     assert result.status == "graded" and result.score == result.max_score, (result.reason, result.notes)
     assert any("was stopped: it used more than 4 s of CPU time" in n for n in result.notes), result.notes
 
+
+def test_a_forked_kernel_goes_away_with_its_execution_worker(tmp_path):
+    """The worker exits without shutting its kernel down (a launched kernel's bwrap dies with it): the client
+    must die with it too, or every submission of a batch leaves its kernel running until the grader exits."""
+    nb, assignment, _ = load_submission(KEY)
+    run = execute(nb, assignment, None, keep=tmp_path, then=None)
+    assert run.status == "ok", run.reason
+    factory = psutil.Process(zygote.get(tmp_path, [], "cpu", dict(os.environ)).proc.pid)
+    deadline, left = time.monotonic() + 10, ["?"]
+    while left and time.monotonic() < deadline:
+        time.sleep(0.2)
+        left = [p for p in psutil.process_iter(["cmdline"]) if str(run.job) in " ".join(p.info["cmdline"] or [])]
+        left += process_tree(factory)[2:]   # bwrap, the factory, then what it forked for each kernel
+    assert not left, [p.cmdline()[:4] for p in left]
+
+
+def _send_factory_pid(jobs_root: Path, pipe) -> None:
+    pipe.send(zygote.get(jobs_root, [], "cpu", dict(os.environ)).proc.pid)
+    time.sleep(60)
+
+
+def test_a_process_forked_from_a_grader_with_a_factory_starts_its_own(tmp_path):
+    """A process pool forked from a grader that had a factory: the child waited for ever on the parent's spawner
+    thread (which a fork does not copy), and would have removed the parent's socket."""
+    import multiprocessing
+
+    mine = zygote.get(tmp_path, [], "cpu", dict(os.environ))
+    fork = multiprocessing.get_context("fork")
+    receive, send = fork.Pipe(duplex=False)
+    child = fork.Process(target=_send_factory_pid, args=(tmp_path, send))
+    child.start()
+    try:
+        assert receive.poll(60), "the forked process got no factory in 60 s"
+        assert receive.recv() != mine.proc.pid
+    finally:
+        child.kill()
+        child.join()
+    assert mine.alive() and mine.socket_path.exists()
+
 def test_a_client_killed_takes_its_kernel_down(tmp_path):
     job = start_job(A, seed=0, keep=tmp_path)
     try:

@@ -254,7 +254,7 @@ def prepare(job: Path, *writable: Path, uid: int = NOBODY) -> None:
 PARENT = "AUTOGRADER_LAUNCHER_PARENT"   # the execution worker's pid, which it puts in its own environment
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Die with the execution worker that started this launcher. bwrap's --die-with-parent takes hold only once
     bwrap runs: a worker killed before that (a batch killed while a kernel starts) would leave the kernel
     running with no parent. The signal is armed here (it survives exec), then the parent checked."""
@@ -270,7 +270,7 @@ def _die_with_parent() -> None:
 def _launch(argv: list[str]) -> None:
     import resource
 
-    _die_with_parent()
+    die_with_parent()
 
     limits, cmd = argv[: argv.index("--")], argv[argv.index("--") + 1:]
     values = dict(a.lstrip("-").split("=", 1) for a in limits)

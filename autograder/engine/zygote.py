@@ -203,6 +203,17 @@ def close_all() -> None:
         _zygotes.popitem()[1].close()
 
 
+def _forget_after_fork() -> None:
+    """(a grading process forked by one that had factories: a process pool) they and their spawner thread are
+    the parent's: closing one here would remove its socket, and the spawner thread does not exist here."""
+    global _spawner
+    _zygotes.clear()
+    _spawner = None
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
 def request(job: Path, *, zygote: Zygote, work: Path, runtime: Path, data_binds: dict, limits, twin: bool,
             fallback: list[str]) -> list[str] | None:
     """Write the job's request; the kernelspec argv that sends it (None: the factory cannot serve this job)."""
@@ -224,8 +235,12 @@ def request(job: Path, *, zygote: Zygote, work: Path, runtime: Path, data_binds:
 # -- the client (the kernelspec's program, the grader's user, outside any sandbox) ------------------------------
 
 def _client(job: Path, conn: str) -> None:
+    from autograder.engine.sandbox import die_with_parent
+
+    # dies with the execution worker, as a launcher does (the worker exits without shutting its kernel down);
+    # its socket's end then takes the kernel down
+    die_with_parent()
     spec = json.loads((job / REQUEST).read_text())
-    os.environ.pop("AUTOGRADER_LAUNCHER_PARENT", None)   # sandbox.PARENT, for the launcher alone
     os.environ.pop("JPY_PARENT_PID", None)
     message = json.dumps({**{k: spec[k] for k in ("work", "runtime", "data", "uid", "twin", "rlimits")},
                           "conn": conn, "job": str(job), "env": dict(os.environ)}).encode()
@@ -277,6 +292,8 @@ def _serve(listen_fd: int, jobs_root: str) -> None:
     # die with bwrap, which dies with the grader (--die-with-parent): armed here, then bwrap checked to be
     # still the parent (bwrap killed while starting would leave the factory running on its own)
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    # root may write in its view's folders (dl4img's __pycache__ beside the kit), which its kernels would see
+    sys.dont_write_bytecode = True
     try:
         parent = Path(f"/proc/{os.getppid()}/comm").read_text().strip()
     except OSError:
@@ -528,6 +545,7 @@ def _kernel(msg: dict, fds: list[int], twin_fds: list[int], ready: int) -> None:
     os.environ.clear()
     os.environ.update(env)
     sys.path[0] = msg["work"]
+    sys.dont_write_bytecode = False   # as a launched kernel (the factory's own modules are all imported)
     import tempfile
 
     tempfile.tempdir = None   # found (and kept) by the factory's imports, as root: the kernel's own is looked up
