@@ -107,7 +107,6 @@ def test_a_forked_kernel_is_isolated_as_a_launched_one_and_sees_no_other_job(tmp
         assert forked[key] == launched[key], key
 
 
-
 def test_a_runaway_cell_of_a_forked_kernel_with_a_twin_is_interrupted(tmp_path, monkeypatch):
     """ipykernel interrupts its own process group: a kernel that was PID 1 sent that to its twin only (kill(-1)
     spares the caller, and succeeds once another process got it), and the loop ran to the notebook's limit."""
@@ -124,7 +123,7 @@ def test_a_runaway_cell_of_a_forked_kernel_with_a_twin_is_interrupted(tmp_path, 
 
 def test_a_forked_kernel_goes_away_with_its_execution_worker(tmp_path):
     """The worker exits without shutting its kernel down (a launched kernel's bwrap dies with it): the client
-    must die with it too, or every submission of a batch leaves its kernel running until the grader exits."""
+    must die with it too, or the kernel runs on, idle, until the grader exits (the bench's part (a) left three)."""
     nb, assignment, _ = load_submission(KEY)
     run = execute(nb, assignment, None, keep=tmp_path, then=None)
     assert run.status == "ok", run.reason
@@ -159,6 +158,7 @@ def test_a_process_forked_from_a_grader_with_a_factory_starts_its_own(tmp_path):
         child.kill()
         child.join()
     assert mine.alive() and mine.socket_path.exists()
+
 
 def test_a_client_killed_takes_its_kernel_down(tmp_path):
     job = start_job(A, seed=0, keep=tmp_path)
