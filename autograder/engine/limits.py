@@ -18,10 +18,10 @@ import psutil
 
 DISK_MB = 2048            # what the notebook may write to its scratch folder
 
-# glibc's defaults keep freed memory: a heap arena per TensorFlow thread, and large freed blocks reused from the heap
-# instead of given back. Two arenas and blocks over 128 kB mapped (and unmapped when freed): 03's kernel peaks
-# 1.49 GB instead of 1.94, with the same numbers.
-MALLOC_FLAGS = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "131072", "MALLOC_TRIM_THRESHOLD_": "131072"}
+# glibc's defaults keep a heap arena per TensorFlow thread: two arenas. Its mapping threshold stays dynamic: a fixed
+# 128 kB one (every block over it mapped and unmapped when freed) cut 03's kernel peak 1.32 -> 1.20 GB but made each
+# training step fault its activations' pages in afresh: 04's training took 36.5 s of CPU instead of 24.6.
+MALLOC_FLAGS = {"MALLOC_ARENA_MAX": "2"}
 
 def disk_mb(*folders: Path) -> float:
     """Space the files under ``folders`` take (allocated blocks: a sparse file costs what it stores)."""
