@@ -39,7 +39,7 @@ import psutil
 
 from autograder import practicals
 from autograder.engine.execute import DEFAULT_SEED, SAME
-from autograder.engine.kernels import KernelPool
+from autograder.engine.kernels import THREAD_VARS, KernelPool
 from autograder.engine.limits import kill_tree, process_tree
 from autograder.report.store import RESULTS, read_result, result_path, safe, write_result
 from autograder.results import SubmissionResult
@@ -176,8 +176,19 @@ def _watch_parent(parent: int) -> None:
 _pool: KernelPool | None = None   # a batch worker's warm kernels
 
 
-def _init_worker() -> None:
+def kernel_threads(workers: int) -> int | None:
+    """TensorFlow threads for each worker's kernels and checks: their share of the cores, so that parallel
+    trainings do not wait on each other's threads (two 04 trainings of two threads on two cores took twice as
+    long as with one each); None: TensorFlow's own default (one worker)."""
+    cores = os.cpu_count() or 1
+    return max(1, cores // workers) if workers > 1 else None
+
+
+def _init_worker(threads: int | None = None) -> None:
     global _pool
+    for var in THREAD_VARS:   # inherited by the check worker; kernels get them from kernels.kernel_env
+        if threads and var not in os.environ:   # a grader's own setting stands
+            os.environ[var] = str(threads)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the batch's to handle: it stops the workers
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
     _pool = KernelPool()
@@ -304,7 +315,7 @@ def run_batch(subs: list[Submission], out: str | Path, options: BatchOptions | N
     try:
         while queue:
             pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=_init_worker)
+                                       initializer=_init_worker, initargs=(kernel_threads(workers),))
             running: dict = {}
             try:
                 while queue or running:

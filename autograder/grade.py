@@ -20,7 +20,7 @@ from autograder.engine import retrace, sandbox
 from autograder.engine.check_worker import CheckStepFailed
 from autograder.engine.check_runner import list_checks
 from autograder.engine.execute import DEFAULT_SEED, SAME, execute
-from autograder.engine.kernels import KERNEL_FLAGS, KernelPool
+from autograder.engine.kernels import KERNEL_FLAGS, THREAD_VARS, KernelPool
 from autograder.paths import course_dir
 from autograder.results import CheckResult, SubmissionResult
 from autograder.secret import course_secret
@@ -37,7 +37,8 @@ def environment(device: str) -> dict:
             pass
     return {"device": device, "python": platform.python_version(), "platform": platform.platform(),
             "cpus": os.cpu_count(), "versions": versions,
-            "flags": {**KERNEL_FLAGS, "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "tensorflow")}}
+            "flags": {**KERNEL_FLAGS, "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "tensorflow"),
+                      **{k: os.environ[k] for k in THREAD_VARS if k in os.environ}}}
 
 
 def hidden_inputs(assignment: practicals.Practical, student: str = "") -> dict | None:

@@ -202,6 +202,15 @@ def test_every_submission_has_one_row_with_the_right_status(clean):
     assert "done=" in proc.stderr and "failed=" in proc.stderr and "remaining=" in proc.stderr  # progress bar
 
 
+def test_each_worker_gives_its_kernels_and_checks_a_share_of_the_cores(clean):
+    """Two trainings of two TensorFlow threads each on two cores wait on each other's threads (twice as long)."""
+    out, _ = clean
+    share = str(max(1, (os.cpu_count() or 1) // 2))   # 2 workers
+    graded = [r for r in store.load_results(out) if r.status == "graded"]
+    assert graded and all(r.environment["flags"].get("TF_NUM_INTRAOP_THREADS") == share for r in graded)
+    assert batch.kernel_threads(1) is None   # one worker: TensorFlow's own default
+
+
 def test_grades_csv_content(clean):
     out, _ = clean
     rows = list(csv.DictReader((out / "grades.csv").open()))

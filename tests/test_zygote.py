@@ -17,7 +17,7 @@ import pytest
 from autograder import practicals
 from autograder.engine import sandbox, zygote
 from autograder.engine.execute import execute
-from autograder.engine.kernels import start_job
+from autograder.engine.kernels import THREAD_VARS, start_job
 from autograder.engine.limits import process_tree
 from autograder.grade import load_submission
 from autograder.paths import REPO
@@ -44,6 +44,7 @@ _info = {"pid": _os.getpid(), "uid": _os.getuid(), "groups": _os.getgroups(), "c
          "procs": sorted(p for p in _os.listdir("/proc") if p.isdigit()),
          "init": open("/proc/1/cmdline").read(), "group": [_os.getpgid(0), _os.getsid(0)],
          "env": sorted(_os.environ), "path": _sys.path[:3], "keras": "keras" in _sys.modules,
+         "threads": [_os.environ.get(v) for v in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")],
          "tempdir": _os.path.relpath(__import__("tempfile").gettempdir(), _os.getcwd()), "sigchld": str(__import__("signal").getsignal(17)),
          "limits": [_resource.getrlimit(getattr(_resource, r)) for r in ("RLIMIT_NPROC", "RLIMIT_NOFILE", "RLIMIT_FSIZE")]}
 _info.update({l.split(":")[0]: l.split(":")[1].strip() for l in open("/proc/self/status").read().splitlines()
@@ -79,6 +80,8 @@ def test_a_forked_kernel_is_isolated_as_a_launched_one_and_sees_no_other_job(tmp
     decoy = jobs / "ag-job-classmate" / "work"
     decoy.mkdir(parents=True)
     (decoy / "answers.ipynb").write_text("{}")
+    for var in THREAD_VARS:   # a batch worker's share of the cores reaches its kernels, forked or launched
+        monkeypatch.setenv(var, "1")
     forked = probe(tmp_path, "forked", jobs)
     second = probe(tmp_path, "second", jobs)
     monkeypatch.setenv("AUTOGRADER_NO_ZYGOTE", "1")
@@ -103,6 +106,7 @@ def test_a_forked_kernel_is_isolated_as_a_launched_one_and_sees_no_other_job(tmp
     # the same view, environment, import path, limits, temporary folder and signal handling as a launched kernel (the factory's empty data folder
     # aside)
     assert set(forked["root"]) - {zygote.DATA.name} == set(launched["root"])
+    assert forked["threads"] == launched["threads"] == ["1", "1"]
     for key in ("env", "path", "limits", "tempdir", "sigchld", "group"):
         assert forked[key] == launched[key], key
 

@@ -30,6 +30,9 @@ from autograder.practicals import Practical
 
 # Numerics flags of every kernel (results report them as they are here).
 KERNEL_FLAGS = {"PYTHONHASHSEED": "0", "TF_ENABLE_ONEDNN_OPTS": "0"}   # oneDNN off: also silences TF's start-up
+# TensorFlow's thread pools, passed on from the grader: a batch gives each of its workers' kernels a share of
+# the cores (batch._init_worker), since two trainings of two threads each on two cores wait on each other
+THREAD_VARS = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 
 
 def kernel_env(job: Path, work: Path, device: str) -> dict:
@@ -51,7 +54,7 @@ def kernel_env(job: Path, work: Path, device: str) -> dict:
     }
     if device == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""
-    for key in ("PYTHONPATH", "KERAS_BACKEND"):  # the kit itself may be on PYTHONPATH (not installed)
+    for key in ("PYTHONPATH", "KERAS_BACKEND", *THREAD_VARS):  # the kit itself may be on PYTHONPATH
         if key in os.environ:
             env[key] = os.environ[key]
     return env
