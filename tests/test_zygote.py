@@ -140,6 +140,29 @@ def test_a_forked_kernel_goes_away_with_its_execution_worker(tmp_path):
     assert not left, [p.cmdline()[:4] for p in left]
 
 
+def test_the_students_of_one_class_folder_share_a_factory_that_hides_the_whole_folder(tmp_path):
+    """Each student's notebook hides its own folders (grade.hidden_from_kernel): a factory keyed on all of them
+    was started again for every student of a batch (a TensorFlow import each, 1.9 s of CPU), not once."""
+    from autograder.grade import hidden_from_kernel
+
+    klass, jobs = tmp_path / "class", tmp_path / "jobs"
+    ann, ben = (klass / name / "02-graphs" / "02-graphs.ipynb" for name in ("ann", "ben"))
+    for path in (ann, ben):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(KEY.read_bytes())
+    jobs.mkdir()
+    first = zygote.get(jobs, hidden_from_kernel(ann), "cpu", dict(os.environ))
+    assert zygote.get(jobs, hidden_from_kernel(ben), "cpu", dict(os.environ)) is first
+    looks = f"\nprint('SEES', [__import__('os').path.exists(p) for p in {[str(ann), str(ben), str(klass)]!r}])"
+    nb, assignment, _ = load_submission(mutate(KEY, tmp_path / "probe", [(ANSWER_END, ANSWER_END + looks)]))
+    run = execute(nb, assignment, None, keep=jobs, hide=hidden_from_kernel(ben), then=None)
+    assert run.status == "ok", run.reason
+    text = "".join(o.get("text", "") for c in nbformat.read(run.executed, as_version=4).cells
+                   for o in c.get("outputs", []))
+    assert "SEES [False, False, False]" in text, text[-500:]
+    assert len(process_tree(psutil.Process(first.proc.pid))) >= 2 and first.alive()   # bwrap, the factory
+
+
 def _send_factory_pid(jobs_root: Path, pipe) -> None:
     pipe.send(zygote.get(jobs_root, [], "cpu", dict(os.environ)).proc.pid)
     time.sleep(60)

@@ -106,9 +106,7 @@ class Job:
 
 def job_key(assignment: Practical, seed: int, device: str, hide, keep: Path | None, isolate: bool) -> tuple:
     """What a warm kernel must match to take a submission: the same preamble, folders hidden, sandbox."""
-    paths = {Path(p).resolve() for p in hide}
-    outermost = frozenset(p for p in paths if not any(p != q and p.is_relative_to(q) for q in paths))
-    return assignment.name, seed, device, outermost, keep, isolate
+    return assignment.name, seed, device, sandbox.outermost(hide), keep, isolate
 
 
 def start_job(assignment: Practical, *, seed: int, device: str = "cpu", hide=(),

@@ -142,6 +142,13 @@ def warn_unavailable(reason: str) -> None:
         _warned = True
 
 
+def outermost(paths) -> frozenset[Path]:
+    """The folders of ``paths`` inside none of the others: hiding them hides all of ``paths``. Warm kernels and
+    factories are keyed on them: the students of one class folder each hide their own folders, the same view."""
+    resolved = {Path(p).resolve() for p in paths}
+    return frozenset(p for p in resolved if not any(p != q and p.is_relative_to(q) for q in resolved))
+
+
 def _is_within(path: Path, other: Path) -> bool:
     try:
         path.relative_to(other)

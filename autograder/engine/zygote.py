@@ -175,8 +175,10 @@ def get(jobs_root: Path, hide, device: str, env: dict) -> Zygote | None:
     global _spawner
     if not enabled() or device != "cpu":
         return None
-    paths = {Path(p).resolve() for p in hide}
-    key = (Path(jobs_root).resolve(), frozenset(paths))
+    from autograder.engine.sandbox import outermost
+
+    # (each student's own folders of a class folder: the class folder, hidden whole, so one factory per worker)
+    key = (Path(jobs_root).resolve(), outermost(hide))
     z = _zygotes.get(key)
     if z is not None and z.alive():
         return z
@@ -193,7 +195,7 @@ def get(jobs_root: Path, hide, device: str, env: dict) -> Zygote | None:
 
         _spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zygote")
         atexit.register(close_all)
-    z = _spawner.submit(Zygote, key, key[0], hide, device, env).result()
+    z = _spawner.submit(Zygote, key, key[0], sorted(key[1]), device, env).result()
     _zygotes[key] = z
     return z
 
