@@ -212,6 +212,7 @@ def test_the_slurm_recipe_builds_a_valid_job_script():
         script = cluster.job_script()
         assert script.startswith("#!/usr/bin/env bash") and "#SBATCH" in script
         assert re.search(r"--nthreads 1\b", script) and "--nworkers" in script
+        assert "export TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1" in script   # a core per grader
         assert f"{ENV}" not in script   # the secret comes with the plugin, never in a job script on disk
         assert cluster.scheduler_address.startswith("tcp://")
     finally:
@@ -225,6 +226,8 @@ def test_the_kubernetes_recipe_builds_a_valid_cluster_spec():
     assert spec["apiVersion"] == "kubernetes.dask.org/v1" and spec["kind"] == "DaskCluster"
     worker = spec["spec"]["worker"]["spec"]["containers"][0]
     assert "--nthreads" in worker["args"] and worker["args"][worker["args"].index("--nthreads") + 1] == "1"
+    env = {e["name"]: e["value"] for e in worker["env"]}
+    assert env["TF_NUM_INTRAOP_THREADS"] == env["TF_NUM_INTEROP_THREADS"] == "1"
     assert ENV not in json.dumps(spec)
     scheduler = spec["spec"]["scheduler"]["spec"]["containers"][0]
     assert scheduler["image"] == worker["image"]
