@@ -219,8 +219,15 @@ def write_feedback(result: SubmissionResult, path: Path) -> Path:
     return path
 
 
-def write_all(results: list[SubmissionResult], folder: Path) -> Path:
-    """``<folder>/<student>/<assignment>.html`` for every result."""
+def page_path(folder: Path, result: SubmissionResult) -> Path:
+    return Path(folder) / safe(result.student or "_") / f"{safe(label(result))}.html"
+
+
+def write_all(results: list[SubmissionResult], folder: Path, written=()) -> Path:
+    """``<folder>/<student>/<assignment>.html`` for every result but those whose page is in ``written`` (a
+    batch's workers render each page as its result comes)."""
+    done = {str(p) for p in written}
     for r in results:
-        write_feedback(r, Path(folder) / safe(r.student or "_") / f"{safe(label(r))}.html")
+        if str(page_path(folder, r)) not in done:
+            write_feedback(r, page_path(folder, r))
     return Path(folder)
