@@ -222,18 +222,7 @@ def record(result: SubmissionResult, job: dict) -> str:
 
 
 def _grade_task(job: dict) -> dict:
-    result = grade_job(job, job["path"], _pool)
-    status = record(result, job)
-    page = None
-    if job.get("feedback") and status != "abandoned":
-        # here, beside the other workers' notebooks, rather than all at the end on one core
-        from autograder.report import feedback
-
-        try:
-            page = str(feedback.write_feedback(result, feedback.page_path(Path(job["feedback"]), result)))
-        except Exception:  # noqa: BLE001  (not written: the export renders it)
-            page = None
-    return {"status": status, "page": page}
+    return {"status": record(grade_job(job, job["path"], _pool), job)}
 
 
 def grader_error(job: dict, reason: str) -> SubmissionResult:
@@ -253,7 +242,6 @@ class BatchOptions:
     memory_mb: float | None = None
     regrade: bool = False                  # grade again even when a result for the same bytes exists
     progress: bool = True
-    feedback: Path | None = None           # each worker writes its results' feedback pages here as they come
 
 
 @dataclass
@@ -263,7 +251,6 @@ class BatchRun:
     statuses: Counter
     wall_s: float
     workers: int = 0                       # the worker processes this run used
-    pages: list[str] = field(default_factory=list)   # feedback pages the workers wrote (BatchOptions.feedback)
 
 
 def _job(sub: Submission, out: Path, o: BatchOptions, then: dict | None | str = SAME) -> dict:
@@ -272,7 +259,7 @@ def _job(sub: Submission, out: Path, o: BatchOptions, then: dict | None | str = 
     job = {"path": str(sub.path), "student": sub.student, "assignment": sub.label if sub.known else "",
            "sha256": sub.sha256, "seed": o.seed, "device": o.device,
            "timeout": o.timeouts.get(sub.label, o.timeout), "memory": o.memory_mb,
-           "out_file": str(result_path(out, sub)), "feedback": str(o.feedback) if o.feedback else None}
+           "out_file": str(result_path(out, sub))}
     if then != SAME:
         job["then"] = then
     return job
@@ -321,7 +308,6 @@ def run_batch(subs: list[Submission], out: str | Path, options: BatchOptions | N
     workers = max(1, min(o.workers or os.cpu_count() or 1, len(todo) or 1))
     statuses: Counter = Counter()
     attempts: Counter = Counter()
-    pages: list[str] = []
     queue = sorted(todo, key=lambda s: (s.label, s.key))  # one assignment after another: warm kernels fit
     t0 = time.monotonic()
     old_term = signal.signal(signal.SIGTERM, _raise_interrupt) if threading.current_thread() is threading.main_thread() else None
@@ -341,10 +327,7 @@ def run_batch(subs: list[Submission], out: str | Path, options: BatchOptions | N
                     for fut in finished:
                         sub = running.pop(fut)
                         try:
-                            outcome = fut.result()
-                            status = outcome["status"]
-                            if outcome.get("page"):
-                                pages.append(outcome["page"])
+                            status = fut.result()["status"]
                         except BrokenProcessPool:
                             broken = True
                             attempts[sub.key] += 1
@@ -376,7 +359,7 @@ def run_batch(subs: list[Submission], out: str | Path, options: BatchOptions | N
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)
     return BatchRun(graded=todo, skipped=skipped, statuses=statuses, wall_s=round(time.monotonic() - t0, 2),
-                    workers=workers if todo else 0, pages=pages)
+                    workers=workers if todo else 0)
 
 
 def clean_stale_jobs(folder: str | Path | None = None, grace_s: float = 3600) -> list[Path]:

@@ -191,8 +191,7 @@ def cmd_grade(args) -> int:
         regrade = True
     timeout, per = _timeouts(args.timeout)
     options = batch.BatchOptions(workers=args.workers, seed=args.seed, device=args.device, timeout=timeout,
-                                 timeouts=per, memory_mb=args.memory, regrade=regrade, progress=not args.no_progress,
-                                 feedback=None if args.no_export or args.no_feedback else out / "feedback")
+                                 timeouts=per, memory_mb=args.memory, regrade=regrade, progress=not args.no_progress)
     try:
         if args.scheduler and args.scheduler != "local":
             from autograder.cluster import run_cluster_batch
@@ -213,8 +212,7 @@ def cmd_grade(args) -> int:
         now += f" with {_plural(run.workers or options.workers or os.cpu_count() or 1, 'worker')}"
     print(f"\n{_plural(len(results), 'submission')}{states}; {now}, {len(run.skipped)} already graded")
     if not args.no_export:
-        written = export_all(store.load_results(out), out, gradebook=args.gradebook, feedback=not args.no_feedback,
-                             pages=run.pages)
+        written = export_all(store.load_results(out), out, gradebook=args.gradebook, feedback=not args.no_feedback)
         print("exports: " + ", ".join(str(p) for p in written.values()))
     print(f"results in {out / store.RESULTS}/")
     return 0

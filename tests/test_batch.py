@@ -211,25 +211,6 @@ def test_each_worker_gives_its_kernels_and_checks_a_share_of_the_cores(clean):
     assert batch.kernel_threads(1) is None   # one worker: TensorFlow's own default
 
 
-def test_workers_write_each_feedback_page_as_the_export_would(tmp_path):
-    """Pages are rendered by the batch's workers as results come (the export then skips them), from the same
-    result the store keeps."""
-    from autograder.report import feedback
-
-    sub = tmp_path / "submitted"
-    for student in ("ann", "ben"):
-        path = sub / student / "02-graphs" / "02-graphs.ipynb"
-        path.parent.mkdir(parents=True)
-        path.write_bytes((KEY02 if student == "ann" else BLANK02).read_bytes())
-    subs, _ = batch.discover([sub])
-    out = tmp_path / "out"
-    run = batch.run_batch(subs, out, batch.BatchOptions(workers=2, progress=False, feedback=out / "feedback"))
-    results = store.load_results(out)
-    assert sorted(run.pages) == sorted(str(feedback.page_path(out / "feedback", r)) for r in results)
-    for r in results:
-        assert feedback.page_path(out / "feedback", r).read_text(encoding="utf-8") == feedback.render(r)
-
-
 def test_grades_csv_content(clean):
     out, _ = clean
     rows = list(csv.DictReader((out / "grades.csv").open()))

@@ -11,9 +11,8 @@ from autograder.results import SubmissionResult
 
 
 def export_all(results: list[SubmissionResult], out: str | Path, gradebook: str | Path | None = None,
-               feedback: bool = True, pages=()) -> dict[str, Path]:
-    """Write every export under ``out``; return {name: path}. ``pages``: feedback pages already written from
-    these results (by a batch's workers)."""
+               feedback: bool = True) -> dict[str, Path]:
+    """Write every export under ``out``; return {name: path}."""
     from autograder.report import feedback as fb, gradebook as gb, grades_csv, gradescope
 
     out = Path(out)
@@ -22,5 +21,5 @@ def export_all(results: list[SubmissionResult], out: str | Path, gradebook: str 
                                               fresh=gradebook is None)
     written["gradescope"] = gradescope.write_all(results, out / "gradescope")
     if feedback:
-        written["feedback"] = fb.write_all(results, out / "feedback", written=pages)
+        written["feedback"] = fb.write_all(results, out / "feedback")
     return written

@@ -219,15 +219,8 @@ def write_feedback(result: SubmissionResult, path: Path) -> Path:
     return path
 
 
-def page_path(folder: Path, result: SubmissionResult) -> Path:
-    return Path(folder) / safe(result.student or "_") / f"{safe(label(result))}.html"
-
-
-def write_all(results: list[SubmissionResult], folder: Path, written=()) -> Path:
-    """``<folder>/<student>/<assignment>.html`` for every result but those whose page is in ``written`` (a
-    batch's workers render each page as its result comes)."""
-    done = {str(p) for p in written}
+def write_all(results: list[SubmissionResult], folder: Path) -> Path:
+    """``<folder>/<student>/<assignment>.html`` for every result."""
     for r in results:
-        if str(page_path(folder, r)) not in done:
-            write_feedback(r, page_path(folder, r))
+        write_feedback(r, Path(folder) / safe(r.student or "_") / f"{safe(label(r))}.html")
     return Path(folder)
