@@ -186,9 +186,9 @@ def kernel_threads(workers: int) -> int | None:
 
 def _init_worker(threads: int | None = None) -> None:
     global _pool
-    for var in THREAD_VARS:   # inherited by the check worker; kernels get them from kernels.kernel_env
-        if threads and var not in os.environ:   # a grader's own setting stands
-            os.environ[var] = str(threads)
+    if threads:   # inherited by the check worker; kernels get them from kernels.kernel_env
+        for var in THREAD_VARS:
+            os.environ.setdefault(var, str(threads))   # a grader's own setting stands
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the batch's to handle: it stops the workers
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
     _pool = KernelPool()
