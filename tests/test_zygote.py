@@ -265,3 +265,44 @@ def test_a_factory_whose_bwrap_is_killed_while_it_starts_goes_away(tmp_path):
         for p in mine:
             p.kill()
         factory.close()
+
+
+def _start_factory_and_die(jobs_root: Path, pipe) -> None:
+    """Start a factory, and be killed the moment its process exists: before bwrap can arm its own parent-death
+    signal."""
+    import subprocess
+
+    real = subprocess.Popen
+
+    class DyingPopen(real):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            pipe.send(self.pid)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    subprocess.Popen = DyingPopen
+    zygote.get(jobs_root, [], "cpu", dict(os.environ))
+
+
+def test_a_grader_killed_while_its_factory_starts_leaves_no_factory(tmp_path):
+    """A grading process killed as it starts its factory (a batch stopped, a worker killed) left bwrap and the
+    factory running under init, for ever."""
+    import multiprocessing
+
+    fork = multiprocessing.get_context("fork")
+    receive, send = fork.Pipe(duplex=False)
+    child = fork.Process(target=_start_factory_and_die, args=(tmp_path, send))
+    child.start()
+    child.join(60)
+    assert receive.poll(1), "the process never started its factory"
+    started = receive.recv()
+    deadline = time.monotonic() + 20
+    while True:
+        left = [p for p in psutil.process_iter(["cmdline"])
+                if p.pid == started or str(tmp_path) in " ".join(p.info["cmdline"] or [])]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    for p in left:
+        p.kill()
+    assert not left, [(p.pid, p.info["cmdline"][:3]) for p in left]

@@ -107,6 +107,13 @@ def adopted(client_pid: int):
 
 # -- the grader's side: the factory ---------------------------------------------------------------------------
 
+# Runs bwrap with the parent-death signal armed first (it survives exec): bwrap arms its own only once it runs,
+# and a grader killed before that left bwrap and the factory running under init. Then checks that the grader is
+# still there (killed even earlier: nothing to arm it for).
+WATCHED = ("import ctypes, os, sys\nctypes.CDLL(None).prctl(1, 9)\n"   # PR_SET_PDEATHSIG, SIGKILL
+           "os.getppid() == int(sys.argv[1]) or os._exit(1)\nos.execvp(sys.argv[2], sys.argv[2:])")
+
+
 class Zygote:
     """A running factory: its bwrap process, its socket and the data files its view holds."""
 
@@ -133,7 +140,8 @@ class Zygote:
         bwrap = sandbox.bwrap_command([jobs_root], hide=hide, device=device, chdir=Path("/"), own_pids=False,
                                       data_binds={Path(v): Path(k) for k, v in self.data.items()})
         # root in the view, with its capabilities: each fork makes its kernel's namespaces, then drops them all
-        cmd = [*bwrap, "--cap-add", "ALL", sys.executable, "-m", "autograder.engine.zygote", "serve",
+        cmd = [sys.executable, "-I", "-S", "-c", WATCHED, str(os.getpid()),
+               *bwrap, "--cap-add", "ALL", sys.executable, "-m", "autograder.engine.zygote", "serve",
                str(listener.fileno()), str(jobs_root)]
         log = open(self.folder / "zygote.log", "wb")
         self.proc = subprocess.Popen(cmd, env=env, pass_fds=(listener.fileno(),), stdin=subprocess.DEVNULL,
