@@ -94,3 +94,29 @@ def test_a_forged_verdict_from_the_worker_is_not_trusted():
     got = isolated.validated(raw, expected)
     assert [(c.name, c.status, c.max_points, c.hidden) for c in got] == [("a", "passed", 2, False),
                                                                          ("b", "error", 1, True)]
+
+
+def test_infer_returns_what_predict_returns():
+    """The checks' ``infer`` (the model called on batches) against Keras' own ``predict``: a batch size that does
+    not divide the inputs, and a model of two outputs (which goes through ``predict``)."""
+    import keras
+
+    from autograder.check_api import infer
+
+    inp = keras.Input((4,))
+    model = keras.Model(inp, keras.layers.Dense(3, activation="softmax")(keras.layers.Dense(5, activation="relu")(inp)))
+    x = np.random.default_rng(0).normal(size=(7, 4)).astype(np.float32)
+    got = infer(model, x, batch_size=3)
+    assert isinstance(got, np.ndarray) and got.shape == (7, 3)
+    np.testing.assert_allclose(got, model.predict(x, verbose=0), rtol=1e-6, atol=1e-7)
+    two = keras.Model(inp, [keras.layers.Dense(2)(inp), keras.layers.Dense(2)(inp)])
+    np.testing.assert_allclose(infer(two, x, batch_size=3), np.asarray(two.predict(x, verbose=0)), rtol=1e-6)
+
+
+def test_the_grader_reads_fashion_mnist_once_per_process_and_read_only():
+    from autograder.data import load_fashion_mnist
+
+    x, y = load_fashion_mnist("test")
+    assert load_fashion_mnist("test")[0] is x
+    with pytest.raises(ValueError):
+        x[0, 0, 0] = 1   # a check cannot change what the next submission's checks read

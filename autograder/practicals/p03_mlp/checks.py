@@ -17,6 +17,7 @@ What cannot be separated without retraining: a model trained by a wrong upstream
 a diverging loss or step) also scores low on test accuracy.
 """
 
+import functools
 import io
 import json
 import math
@@ -28,7 +29,7 @@ from autograder.practicals.p03_mlp import in_kernel as _exporter
 
 from autograder.i18n import tr
 from autograder.check_api import (CheckFailure, MissingAnswer, check, expect, expect_calibrated, expect_close,
-                                   expect_shape, fmt)
+                                   expect_shape, fmt, infer, read_only)
 
 ASSIGNMENT = "03-mlp"
 LN10 = math.log(10.0)
@@ -439,12 +440,14 @@ def test_activations_other_inputs(art):
                                                    f"(from {fmt(z.min())} to {fmt(z.max())}, zeros included)")
 
 
+@functools.cache
 def load_test_set():
-    """The official Fashion-MNIST test split, prepared as the notebook documents (grader's process only)."""
+    """The official Fashion-MNIST test split, prepared as the notebook documents (grader's process only; once per
+    process, read-only)."""
     from autograder.data import load_fashion_mnist
 
     images, labels = load_fashion_mnist("test")
-    return images.astype(np.float32) / 255.0, labels
+    return read_only(images.astype(np.float32) / 255.0), labels
 
 
 def _expect_accuracy(art, key, acc, what, cause=None):
@@ -645,13 +648,15 @@ def _diverged(art, name, history_name=None):
     return None
 
 
+@functools.cache
 def load_validation_set():
-    """The notebook's validation split (its fixed permutation of the training split), prepared like x_val."""
+    """The notebook's validation split (its fixed permutation of the training split), prepared like x_val (once per
+    process, read-only)."""
     from autograder.data import load_fashion_mnist
 
     images, labels = load_fashion_mnist("train")
     val = np.random.default_rng(0).permutation(len(images))[:N_VAL]
-    return images[val].reshape(N_VAL, 784).astype(np.float32) / 255.0, labels[val]
+    return read_only(images[val].reshape(N_VAL, 784).astype(np.float32) / 255.0), read_only(labels[val])
 
 
 def model_accuracy(art, name, split):
@@ -664,7 +669,7 @@ def model_accuracy(art, name, split):
         expect(math.prod(shape) == 784, tr("{name} takes inputs of shape {shape}, expected 784 values per "
                                            "image").format(
                                             name=name, shape=shape))
-        out = np.asarray(model.predict(images.reshape((len(images), *shape)), batch_size=2000, verbose=0))
+        out = infer(model, images.reshape((len(images), *shape)), batch_size=2000)
         expect_shape(out, (len(images), 10), tr("{name}'s output on the {split} images").format(
                                                  name=name, split=split))
         return float(np.mean(np.argmax(out, axis=1) == labels))

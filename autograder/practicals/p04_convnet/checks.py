@@ -10,7 +10,7 @@ import numpy as np
 
 from autograder.i18n import tr
 from autograder.check_api import (CheckFailure, check, expect, expect_calibrated, expect_close, expect_equal,
-                                   expect_shape, fmt)
+                                   expect_shape, fmt, infer)
 from autograder.practicals.p04_convnet.in_kernel import (PUBLIC_CONV_PAIR, public_filter_inputs, public_model_image,
                                            public_raw_images)
 
@@ -546,7 +546,7 @@ def _accuracy(art, split):
         shape = tuple(d for d in model.inputs[0].shape[1:])
         if None not in shape and int(np.prod(shape)) == 28 * 28:
             x = x.reshape((len(x),) + shape)
-        out = np.asarray(model.predict(x, batch_size=1000, verbose=0))
+        out = infer(model, x, batch_size=1000)
         if out.shape != (len(labels), N_CLASSES):
             raise CheckFailure(tr("the model's predictions have shape {shape}, expected {expected}").format(
                 shape=out.shape, expected=(len(labels), N_CLASSES)))

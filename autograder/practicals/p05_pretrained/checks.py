@@ -21,7 +21,7 @@ import pytest
 
 from autograder.i18n import tr
 from autograder.check_api import (MissingAnswer, check, expect, expect_calibrated, expect_equal,
-                                   expect_shape, fmt)
+                                   expect_shape, fmt, infer)
 from autograder.practicals.p05_pretrained.in_kernel import (LAYER_COUNTS, LAYER_KINDS,  # the kernel's own
                                                              PUBLIC_SEED)
 
@@ -161,7 +161,7 @@ def predict(art, name: str) -> np.ndarray:
     def build():
         model = art.model(name)
         x, _ = transfer_test(art)
-        out = np.asarray(model.predict(feed(model, x), batch_size=1000, verbose=0))
+        out = infer(model, feed(model, x), batch_size=1000)
         if out.ndim != 2 or out.shape[1] != 5:
             raise MissingAnswer(tr("{name} outputs shape {shape} per image, expected 5 class probabilities").format(
                                     name=name, shape=out.shape[1:]),
@@ -366,7 +366,7 @@ def imagenet_reference(art):
             return f"{type(e).__name__}: {str(e)[:200]}"
         features = keras.Model(model.input, model.get_layer("avg_pool").output)
         x = photos_ref().astype(np.float32)
-        return np.asarray(model.predict(x, verbose=0)), np.asarray(features.predict(x, verbose=0))
+        return infer(model, x, batch_size=32), infer(features, x, batch_size=32)
 
     ref = art.cached("imagenet_reference", build)
     if isinstance(ref, str):
@@ -502,8 +502,8 @@ def test_cut_values(art):
     model = art.model("extractor")
     x = art.array("x_train").astype(np.float32)[:64]
     ref = reference_extractor(art)
-    expected = np.asarray(ref.predict(feed(ref, x), verbose=0))
-    got = np.asarray(model.predict(feed(model, x), verbose=0))
+    expected = infer(ref, feed(ref, x), batch_size=32)
+    got = infer(model, feed(model, x), batch_size=32)
     expect_shape(got, expected.shape, tr("extractor's features of 64 training images"))
     worst = float(np.max(np.abs(got - expected)))
     expect(worst <= 1e-3 * max(1.0, float(np.max(np.abs(expected)))),
@@ -536,11 +536,11 @@ def test_features_shape(art):
 def test_features_values(art):
     x = art.array("x_train").astype(np.float32)
     ref = reference_extractor(art)
-    expected = np.asarray(ref.predict(feed(ref, x), verbose=0))
+    expected = infer(ref, feed(ref, x), batch_size=32)
     got = art.array("train_features").astype(np.float64)
     try:  # the student's own extractor (a wrong cut is lost at 05.cut, not a second time here)
         model = art.model("extractor")
-        own = np.asarray(model.predict(feed(model, x), verbose=0), dtype=np.float64)
+        own = infer(model, feed(model, x), batch_size=32).astype(np.float64)
         if own.shape == got.shape and np.allclose(got, own, rtol=1e-3, atol=1e-3 * max(1.0, np.abs(own).max())):
             return
     except Exception:
@@ -561,7 +561,7 @@ def test_pixel_model_io(art):
     expect(out == (None, 5), tr("pixel_model's output shape is {out}, expected (None, 5): one probability per new "
                                 "class").format(out=out))
     x = np.zeros((2, 28, 28), np.float32)
-    p = np.asarray(model.predict(feed(model, x), verbose=0))
+    p = infer(model, feed(model, x), batch_size=32)
     expect(np.allclose(p.sum(axis=1), 1, atol=1e-3),
                tr("pixel_model's outputs sum to {sums}, expected 1 (softmax)").format(sums=p.sum(axis=1)))
 
