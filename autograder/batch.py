@@ -44,7 +44,8 @@ from autograder.engine.limits import kill_tree, process_tree
 from autograder.report.store import RESULTS, read_result, result_path, safe, write_result
 from autograder.results import SubmissionResult
 
-OWNER = "owner.pid"   # in each ag-job-*/ag-checks-*/ag-zygote-* folder: the pid of the process that made it
+OWNER = "owner.pid"   # in each ag-job-*/ag-checks-*/ag-zygote-*/ag-retrace-* folder: the pid of the process that made it
+STUB = "raise NotImplementedError()"   # what nbgrader leaves in an unanswered solution cell (nbgrader_config.py)
 
 
 @dataclass(frozen=True)
@@ -363,14 +364,15 @@ def run_batch(subs: list[Submission], out: str | Path, options: BatchOptions | N
 
 
 def clean_stale_jobs(folder: str | Path | None = None, grace_s: float = 3600) -> list[Path]:
-    """Remove the ``ag-job-*``/``ag-checks-*``/``ag-zygote-*`` folders a killed run left in the temporary folder.
+    """Remove the ``ag-job-*``/``ag-checks-*``/``ag-zygote-*``/``ag-retrace-*`` folders a killed run left in the temporary folder.
 
     A folder is stale when the process named in its ``owner.pid`` is gone; one without that file (made by an
     older kit, or being made right now) only when it is older than ``grace_s``. Other users' folders are left."""
     removed = []
     base = Path(folder or tempfile.gettempdir())
     try:
-        candidates = [*base.glob("ag-job-*"), *base.glob("ag-checks-*"), *base.glob("ag-zygote-*")]
+        candidates = [*base.glob("ag-job-*"), *base.glob("ag-checks-*"), *base.glob("ag-zygote-*"),
+                      *base.glob("ag-retrace-*")]
     except OSError:
         return removed
     for d in candidates:

@@ -165,7 +165,7 @@ def test_cli_stale_job_folders_of_dead_processes_are_removed(tmp_path):
     for name, pid, age in (("ag-job-dead", dead.pid, 0), ("ag-checks-dead", dead.pid, 0),
                            ("ag-job-alive", os.getpid(), 0), ("ag-job-new-no-pid", None, 0),
                            ("ag-checks-old-no-pid", None, 7200), ("ag-zygote-dead", dead.pid, 0),
-                           ("other-dead", dead.pid, 0)):
+                           ("ag-retrace-dead", dead.pid, 0), ("other-dead", dead.pid, 0)):
         d = folders[name] = tmp_path / name
         (d / "work").mkdir(parents=True)
         if pid is not None:
@@ -173,7 +173,8 @@ def test_cli_stale_job_folders_of_dead_processes_are_removed(tmp_path):
         if age:
             os.utime(d, (time.time() - age, time.time() - age))
     removed = clean_stale_jobs(tmp_path)
-    assert sorted(p.name for p in removed) == ["ag-checks-dead", "ag-checks-old-no-pid", "ag-job-dead", "ag-zygote-dead"]
+    assert sorted(p.name for p in removed) == ["ag-checks-dead", "ag-checks-old-no-pid", "ag-job-dead", "ag-retrace-dead",
+                                                "ag-zygote-dead"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ag-job-alive", "ag-job-new-no-pid", "other-dead"]
 
 

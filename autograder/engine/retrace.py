@@ -221,6 +221,7 @@ def _run_child(assignment: str, jobs: list[dict], given: dict, *, sandboxed: boo
     from autograder.engine.limits import CpuClock, kill_tree, process_tree, rss_mb, wall_backstop
 
     job = Path(tempfile.mkdtemp(prefix="ag-retrace-"))
+    (job / "owner.pid").write_text(str(os.getpid()))   # a grader killed now leaves it: batch.clean_stale_jobs
     work, runtime = job / "work", job / "runtime"
     work.mkdir()
     runtime.mkdir()
