@@ -157,7 +157,7 @@ def run_cluster_batch(subs: list[batch.Submission], out: str | Path, address: st
     (out / RESULTS).mkdir(parents=True, exist_ok=True)
     todo = [s for s in subs if o.regrade or not batch.is_done(s, out, o.seed)]
     skipped = [s for s in subs if s not in todo]
-    queue = sorted(todo, key=lambda s: (s.label, s.key))  # one assignment after another: warm kernels fit
+    queue = batch.queue_order(todo)
     statuses: Counter = Counter()
     t0 = time.monotonic()
     if not todo:  # all graded already: no cluster needed

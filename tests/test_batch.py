@@ -456,3 +456,27 @@ def test_ci_finds_a_stale_release(tmp_path):
     nbformat.write(nb, root / "source" / "02-graphs" / "02-graphs.ipynb")
     problems = stale(["02-graphs"], root)
     assert len(problems) == 2 and all("stale" in p for p in problems)
+
+
+def test_the_queue_starts_with_the_longest_expected_and_ends_with_the_blanks(tmp_path):
+    """A mix: full notebooks of the longest assignments first, one assignment after another, blank ones last (a
+    blank release grades in seconds), so that the workers end together."""
+    key04, key01 = (practicals.get(n).solution_notebook(REPO) for n in ("04-convnet", "01-sklearn"))
+    blank04 = practicals.get("04-convnet").release_notebook(REPO)
+    half = nbformat.read(key04, as_version=4)
+    answers = [c for c in half.cells if c.metadata.get("nbgrader", {}).get("solution")]
+    for c in answers[: len(answers) // 2]:
+        c.source = "# YOUR CODE HERE\nraise NotImplementedError()"
+    nbformat.write(half, tmp_path / "half.ipynb")
+    subs = [batch.identify(p, student=s) for p, s in ((BLANK02, "a"), (key01, "b"), (blank04, "c"), (key04, "d"),
+                                                       (tmp_path / "half.ipynb", "e"), (KEY02, "f"), (key04, "g"))]
+    subs[4] = batch.Submission(**{**subs[4].__dict__, "label": "04-convnet", "known": True})  # named half.ipynb
+    assert [s.answered for s in subs] == [0.0, 1.0, 0.0, 1.0, 1 - (len(answers) // 2) / len(answers), 1.0, 1.0]
+    order = [s.student for s in batch.queue_order(subs)]
+    assert order == ["d", "g", "e", "b", "f", "a", "c"], order
+
+
+def test_a_notebook_without_nbgrader_marks_counts_as_answered():
+    assert batch.answered_share({"cells": [{"cell_type": "code", "source": "raise NotImplementedError()"}]}) == 1.0
+    assert batch.answered_share({"cells": "not a list"}) == 1.0
+    assert batch.answered_share(None) == 1.0

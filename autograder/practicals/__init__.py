@@ -31,6 +31,7 @@ class Practical:
     memory_mb: int = 4096     # resident memory of the kernel and its children
     cell_cpu_s: int = 60      # CPU seconds for one student cell: over it, the cell is interrupted (as in nbgrader)
     datasets: tuple[str, ...] = ()  # names of autograder.datasets providers, bound read-only into the kernel
+    grade_s: float = 10       # seconds a batch worker takes to grade the answer key (batch.queue_order)
 
     @property
     def notebook(self) -> str:
@@ -61,7 +62,8 @@ class Practical:
 
 def _read(folder: Path) -> Practical:
     declared = tomllib.loads((folder / DECLARATION).read_text())
-    unknown = set(declared) - {"name", "tensorflow", "keras", "timeout_s", "memory_mb", "cell_cpu_s", "datasets"}
+    unknown = set(declared) - {"name", "tensorflow", "keras", "timeout_s", "memory_mb", "cell_cpu_s", "datasets",
+                            "grade_s"}
     if unknown:
         raise ValueError(f"{folder / DECLARATION}: unknown keys {sorted(unknown)}")
     declared["datasets"] = tuple(declared.get("datasets", ()))
