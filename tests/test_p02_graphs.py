@@ -241,3 +241,11 @@ def test_unrolled_loop_trace_is_cut_at_the_op_limit_and_still_judged(tmp_path):
     message = next(r.message for r in results if r.name == "total_error_is_vectorised")
     assert "repeats the same operation" in message and "operations traced" in message
     assert "grows with the number of points" not in message
+
+
+def test_a_predict_that_forgets_b_is_told_so(tmp_path):
+    """predict's graph reads w only: the message asks about b, not about constants (it reads the variable w)."""
+    messages = lost(grade_in_process(tmp_path, [(PREDICT, "return tf.reduce_sum(w * x, axis=1)")]))
+    message = messages["predict_reads_variables"]
+    assert "reads one variable" in message and "the variable b" in message, message
+    assert "computed from constants" not in message

@@ -142,6 +142,8 @@ def test_predict_reads_variables(art):
     expect_close(art.array("w_var"), w, tr('the variable w'))
     expect_close(art.array("b_var"), b, tr('the variable b'))
     reads = op_types(art.graph("predict_graph")).count("ReadVariableOp")
+    expect(reads != 1, tr("predict's graph reads one variable, expected it to read both variables w and b: does "
+                          "predict add the variable b (not the constant b_np)?"))
     expect(reads >= 2, tr("predict's graph reads {reads} variable(s), expected it to read the variables w and b: "
                           'computed from constants (w_np, b_np), predict cannot be trained and the tape finds no path'
                           ' from the loss to w').format(reads=reads))
