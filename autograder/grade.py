@@ -152,6 +152,8 @@ def grade_notebook(path: str | Path, *, device: str = "cpu", seed: int = DEFAULT
         return SubmissionResult(assignment="", submission=str(path), student=student, status="invalid",
                                 reason=str(e), environment=env)
     env["flags"]["op_determinism"] = assignment.tensorflow   # the preamble enables it where TensorFlow is used
+    if assignment.tensorflow:   # and turns off tf.data's autotuning (engine.in_kernel.turn_off_tf_data_autotune)
+        env["flags"]["tf_data_autotune"] = False
     hidden = hidden_inputs(assignment, student)
     check_worker().start()  # warms up (imports TensorFlow and the checks) while the notebook runs
     # graph structure is re-traced from the submitted cells in a clean sandboxed process, beside the kernel

@@ -253,6 +253,34 @@ def test_a_notebook_without_keras_gets_tensorflow_without_it_seeded_as_keras_wou
     assert seen["02-graphs"][1:] == seen["03-mlp"][1:], seen   # the same draws, and Keras still imports
 
 
+def test_the_preamble_turns_off_tf_data_autotuning_and_a_fit_learns_the_same():
+    """tf.data's autotuning thread left 04's kernels idle up to 10 s per epoch (engine.in_kernel): the datasets
+    Keras makes in a graded kernel run without it, and training gives the same numbers as with it."""
+    import subprocess
+    import sys
+
+    from autograder.engine.assemble import preamble_source
+
+    fit = ("import numpy as np, keras\n"
+           "from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter\n"
+           "x = np.random.default_rng(0).normal(size=(64, 4)).astype('float32'); y = (x.sum(axis=1) > 0) * 1\n"
+           "print(ArrayDataAdapter(x, y, batch_size=8).get_tf_dataset().options().autotune.enabled)\n"
+           "m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation='relu'), keras.layers.Dense(2)])\n"
+           "m.compile('adam', keras.losses.SparseCategoricalCrossentropy(from_logits=True))\n"
+           "print(*m.fit(x, y, epochs=3, batch_size=8, verbose=0).history['loss'])")
+    preamble = preamble_source(practicals.get("03-mlp"), 1234, "cpu")
+    off = "_ag_turn_off_tf_data_autotune(_ag_tf)\n"
+    assert off in preamble
+    seen = []
+    for source in (preamble, preamble.replace(off, "")):
+        out = subprocess.run([sys.executable, "-c", source + "\n" + fit], capture_output=True, text=True, timeout=300,
+                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+        assert out.returncode == 0, out.stderr[-2000:]
+        seen.append(out.stdout.splitlines())
+    assert seen[0][0] == "False" and seen[1][0] in ("True", "None"), seen
+    assert seen[0][1] == seen[1][1], seen   # the same losses, to the last digit
+
+
 def test_a_deep_temporary_folder_does_not_break_the_kernels_sockets(tmp_path, monkeypatch):
     # a unix socket's path must fit in 107 bytes: the sandboxed kernel's are relative to its folder
     deep = tmp_path / ("d" * 90) / ("e" * 40)

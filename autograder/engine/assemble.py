@@ -33,7 +33,7 @@ def preamble_source(assignment: Practical, seed: int, device: str) -> str:
     if assignment.tensorflow:
         # inlined, as the exporters are (the kernel imports nothing of the kit): scikit-learn stays out of
         # TensorFlow's import; the notebook's own `import sklearn` still works (Keras' wrappers go without it)
-        from autograder.engine.in_kernel import import_tensorflow
+        from autograder.engine.in_kernel import import_tensorflow, turn_off_tf_data_autotune
 
         if assignment.keras:
             load = ["_ag_tf = _ag_import_tensorflow()", f"_ag_tf.keras.utils.set_random_seed({seed})"]
@@ -44,7 +44,9 @@ def preamble_source(assignment: Practical, seed: int, device: str) -> str:
             inspect.getsource(import_tensorflow).replace("def import_tensorflow", "def _ag_import_tensorflow"),
             *load,
             "_ag_tf.config.experimental.enable_op_determinism()",
-            "del _ag_tf, _ag_import_tensorflow",
+            inspect.getsource(turn_off_tf_data_autotune).replace("def turn_off", "def _ag_turn_off"),
+            "_ag_turn_off_tf_data_autotune(_ag_tf)",
+            "del _ag_tf, _ag_import_tensorflow, _ag_turn_off_tf_data_autotune",
         ]
     lines.append("del _ag_random, _ag_np")
     return "\n".join(lines)
