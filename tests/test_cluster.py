@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -97,11 +98,12 @@ def test_a_class_on_two_workers_one_killed_matches_the_local_batch(tmp_path):
     procs = [start([BIN / "dask", "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
                     "--scheduler-file", sched_file], tmp_path / "scheduler.log",
                    dict(env, DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="2"), tmp_path / "s")]
+    tmps = {}   # the workers' short temporary folders, outside tmp_path: removed below
     try:
         wait_for(sched_file.exists, 60, "the scheduler")
         time.sleep(0.5)
         address = json.loads(sched_file.read_text())["address"]
-        workers, tmps = {}, {}
+        workers = {}
         for name, threads in (("A", 1), ("B", 1), ("wide", 2)):  # "wide" must be refused: checks are not thread safe
             # a short TMPDIR: a kernel's unix socket lives under it, and socket paths are limited to 107 bytes
             tmps[name] = Path(tempfile.mkdtemp(prefix=f"ag-t{name}-", dir="/tmp"))
@@ -149,6 +151,8 @@ def test_a_class_on_two_workers_one_killed_matches_the_local_batch(tmp_path):
     finally:
         for p in procs:
             kill_tree(p)
+        for folder in tmps.values():
+            shutil.rmtree(folder, ignore_errors=True)
 
     # nothing lost, nothing doubled, every verdict the local batch's
     assert sorted(p.name for p in (out / store.RESULTS).iterdir()) == sorted(f"{s.key}.json" for s in subs)
