@@ -107,11 +107,8 @@ def adopted(client_pid: int):
 
 # -- the grader's side: the factory ---------------------------------------------------------------------------
 
-# Runs bwrap with the parent-death signal armed first (it survives exec): bwrap arms its own only once it runs,
-# and a grader killed before that left bwrap and the factory running under init. Then checks that the grader is
-# still there (killed even earlier: nothing to arm it for).
-WATCHED = ("import ctypes, os, sys\nctypes.CDLL(None).prctl(1, 9)\n"   # PR_SET_PDEATHSIG, SIGKILL
-           "os.getppid() == int(sys.argv[1]) or os._exit(1)\nos.execvp(sys.argv[2], sys.argv[2:])")
+EXEC_DYING_WITH_PARENT = ("import os, sys\nfrom autograder.engine.sandbox import die_with_parent\n"
+                          "die_with_parent()\nos.execvp(sys.argv[1], sys.argv[1:])")
 
 
 class Zygote:
@@ -140,11 +137,15 @@ class Zygote:
         bwrap = sandbox.bwrap_command([jobs_root], hide=hide, device=device, chdir=Path("/"), own_pids=False,
                                       data_binds={Path(v): Path(k) for k, v in self.data.items()})
         # root in the view, with its capabilities: each fork makes its kernel's namespaces, then drops them all
-        cmd = [sys.executable, "-I", "-S", "-c", WATCHED, str(os.getpid()),
+        # bwrap arms its parent-death signal only once it runs: a grader killed before that left bwrap and the
+        # factory under init. So bwrap starts as the kernels' launchers do, its signal armed first
+        # (sandbox.die_with_parent), then exec'd.
+        cmd = [sys.executable, "-c", EXEC_DYING_WITH_PARENT,
                *bwrap, "--cap-add", "ALL", sys.executable, "-m", "autograder.engine.zygote", "serve",
                str(listener.fileno()), str(jobs_root)]
         log = open(self.folder / "zygote.log", "wb")
-        self.proc = subprocess.Popen(cmd, env=env, pass_fds=(listener.fileno(),), stdin=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(cmd, env={**env, sandbox.PARENT: str(os.getpid())},
+                                     pass_fds=(listener.fileno(),), stdin=subprocess.DEVNULL,
                                      stdout=log, stderr=log, cwd="/")
         log.close()
         listener.close()
