@@ -73,15 +73,13 @@ class Submission:
 
 def answered_share(nb) -> float:
     """The share of a notebook's solution cells (nbgrader's marks) that no longer hold nbgrader's stub; 1.0 when
-    it marks none (it cannot say)."""
-    cells = nb.get("cells") if isinstance(nb, dict) else None
-    solutions = [c for c in cells if isinstance(c, dict) and isinstance(c.get("metadata"), dict)
-                 and isinstance(c["metadata"].get("nbgrader"), dict) and c["metadata"]["nbgrader"].get("solution")
-                 and c.get("cell_type") == "code"] if isinstance(cells, list) else []
-    if not solutions:
+    it marks none, or is no notebook (it cannot say: its grading says what is wrong)."""
+    try:
+        solutions = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in nb["cells"]
+                     if c["cell_type"] == "code" and c["metadata"].get("nbgrader", {}).get("solution")]
+        return sum(STUB not in source for source in solutions) / len(solutions) if solutions else 1.0
+    except (TypeError, KeyError, AttributeError):
         return 1.0
-    source = lambda c: "".join(c["source"]) if isinstance(c.get("source"), list) else str(c.get("source", ""))
-    return sum(STUB not in source(c) for c in solutions) / len(solutions)
 
 
 def queue_order(subs: list[Submission]) -> list[Submission]:
